@@ -1,0 +1,15 @@
+// mocha's spec reporter, plus the one line CI reads: "N passed, M failed".
+const Mocha = require('mocha');
+const { Spec } = Mocha.reporters;
+const { EVENT_RUN_END } = Mocha.Runner.constants;
+
+class SummaryReporter extends Spec {
+  constructor(runner, options) {
+    super(runner, options);
+    runner.once(EVENT_RUN_END, () => {
+      const s = runner.stats || {};
+      process.stdout.write(`\n${s.passes || 0} passed, ${s.failures || 0} failed\n`);
+    });
+  }
+}
+module.exports = SummaryReporter;

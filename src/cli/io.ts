@@ -1,0 +1,37 @@
+/** What a CLI command may touch; tests pass their own. */
+export interface CliIO {
+  stdout: { write(text: string): unknown };
+  stderr: { write(text: string): unknown };
+  env: Record<string, string | undefined>;
+  cwd: string;
+  /** Aborted when the process receives SIGINT/SIGTERM (long-running commands stop gracefully). */
+  signal: AbortSignal;
+}
+
+/** Exit codes: 0 success, 1 failure at run time, 2 usage error. */
+export const EXIT = { OK: 0, FAIL: 1, USAGE: 2 } as const;
+
+/** The real process's io; SIGINT/SIGTERM abort `signal` (a second signal exits at once). */
+export function processIO(): CliIO {
+  const controller = new AbortController();
+  let signalled = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    signalled++;
+    if (signalled > 1) process.exit(130);
+    controller.abort(new Error(`received ${sig}`));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd(), signal: controller.signal };
+}
+
+/** Run a command's main() as the process: sets the exit code, never leaves a rejection unhandled. */
+export async function runMain(main: (argv: string[], io: CliIO) => Promise<number>): Promise<void> {
+  const io = processIO();
+  try {
+    process.exitCode = await main(process.argv.slice(2), io);
+  } catch (err) {
+    io.stderr.write(`${err instanceof Error ? String(err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = EXIT.FAIL;
+  }
+}

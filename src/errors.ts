@@ -1,0 +1,260 @@
+/**
+ * Every error a user can cause, with a stable `MSGFLO_ERR_*` code and a message that says how to fix it.
+ * The README's "Errors" table lists every code; `spec/errors.spec.ts` keeps the two in sync.
+ */
+
+export const ErrorCodes = {
+  GRAPH_PARSE: 'MSGFLO_ERR_GRAPH_PARSE',
+  GRAPH_INVALID: 'MSGFLO_ERR_GRAPH_INVALID',
+  GRAPH_NOT_FOUND: 'MSGFLO_ERR_GRAPH_NOT_FOUND',
+  UNKNOWN_COMPONENT: 'MSGFLO_ERR_UNKNOWN_COMPONENT',
+  LIBRARY_INVALID: 'MSGFLO_ERR_LIBRARY_INVALID',
+  DISCOVERY_INVALID: 'MSGFLO_ERR_DISCOVERY_INVALID',
+  BAD_JSON: 'MSGFLO_ERR_BAD_JSON',
+  SCHEMA: 'MSGFLO_ERR_SCHEMA',
+  QUEUE_NOT_FOUND: 'MSGFLO_ERR_QUEUE_NOT_FOUND',
+  BROKER_UNREACHABLE: 'MSGFLO_ERR_BROKER_UNREACHABLE',
+  BROKER_AUTH: 'MSGFLO_ERR_BROKER_AUTH',
+  BROKER_URL: 'MSGFLO_ERR_BROKER_URL',
+  TRANSPORT_CLOSED: 'MSGFLO_ERR_TRANSPORT_CLOSED',
+  PARTICIPANT_TIMEOUT: 'MSGFLO_ERR_PARTICIPANT_TIMEOUT',
+  PARTICIPANT_DEFINITION: 'MSGFLO_ERR_PARTICIPANT_DEFINITION',
+  PROCESS_FAILED: 'MSGFLO_ERR_PROCESS_FAILED',
+  HANDLER: 'MSGFLO_ERR_HANDLER',
+  UNKNOWN_PORT: 'MSGFLO_ERR_UNKNOWN_PORT',
+  USAGE: 'MSGFLO_ERR_USAGE',
+  DECRYPT: 'MSGFLO_ERR_DECRYPT',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+/** Base of all msgflo-ts errors: carries a stable code and, optionally, a hint on how to fix it. */
+export class MsgfloError extends Error {
+  readonly code: ErrorCode;
+  readonly hint: string | undefined;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; hint?: string }) {
+    super(options?.hint ? `${message}\n  → ${options.hint}` : message, options?.cause !== undefined ? { cause: options.cause } : undefined);
+    this.name = new.target.name;
+    this.code = code;
+    this.hint = options?.hint;
+  }
+  /** `code: message`, the form printed by CLIs and put in dead-letter headers. */
+  toString(): string {
+    return `${this.code}: ${this.message}`;
+  }
+}
+
+export interface SourceLocation {
+  file?: string | undefined;
+  line: number;
+  column: number;
+}
+
+export class GraphParseError extends MsgfloError {
+  readonly location: SourceLocation;
+  constructor(location: SourceLocation, detail: string, options?: { cause?: unknown }) {
+    const where = `${location.file ?? '<graph>'}:${location.line}:${location.column}`;
+    super(ErrorCodes.GRAPH_PARSE, `${where}: ${detail}`, {
+      ...options,
+      hint: 'Fix the graph syntax at that position (see https://flowbased.github.io/fbp/ for the .fbp language).',
+    });
+    this.location = location;
+  }
+}
+
+export class GraphInvalidError extends MsgfloError {
+  readonly problems: string[];
+  constructor(file: string | undefined, problems: string[]) {
+    super(ErrorCodes.GRAPH_INVALID, `${file ?? '<graph>'}: invalid graph:\n  - ${problems.join('\n  - ')}`, {
+      hint: 'Every edge, IIP and exported port must name a node that the graph declares.',
+    });
+    this.problems = problems;
+  }
+}
+
+export class GraphNotFoundError extends MsgfloError {
+  constructor(file: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.GRAPH_NOT_FOUND, `Cannot read graph file '${file}'`, {
+      ...options,
+      hint: 'Check the path; graphs are .fbp or .json (fbp-graph) files.',
+    });
+  }
+}
+
+export class UnknownComponentError extends MsgfloError {
+  readonly component: string;
+  readonly known: string[];
+  constructor(component: string, role: string | undefined, known: string[]) {
+    const forRole = role ? ` (used by node '${role}')` : '';
+    super(ErrorCodes.UNKNOWN_COMPONENT, `Unknown component '${component}'${forRole}. Known components: ${known.length ? known.join(', ') : '(none)'}`, {
+      hint: 'Add it to "msgflo.components" in package.json (or --library FILE), put a participant file in participants/, or --ignore the node.',
+    });
+    this.component = component;
+    this.known = known;
+  }
+}
+
+export class LibraryInvalidError extends MsgfloError {
+  constructor(file: string, detail: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.LIBRARY_INVALID, `Component library '${file}': ${detail}`, {
+      ...options,
+      hint: 'The library is a JSON file with a "msgflo" key: {"components": {name: command}, "handlers": {".ext": command}, "variables": {...}}.',
+    });
+  }
+}
+
+export class DiscoveryInvalidError extends MsgfloError {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(ErrorCodes.DISCOVERY_INVALID, `Invalid discovery message: ${problems.join('; ')}`, {
+      hint: 'A discovery message is {"protocol":"discovery","command":"participant","payload":{id, role, component, inports, outports}}.',
+    });
+    this.problems = problems;
+  }
+}
+
+export class BadJsonError extends MsgfloError {
+  constructor(what: string, options?: { cause?: unknown }) {
+    const detail = options?.cause instanceof Error ? `: ${options.cause.message}` : '';
+    super(ErrorCodes.BAD_JSON, `${what} is not valid JSON${detail}`, {
+      ...options,
+      hint: "Quote JSON for the shell, e.g. --json '{\"a\": 1}'.",
+    });
+  }
+}
+
+export class SchemaError extends MsgfloError {
+  readonly problems: string[];
+  constructor(what: string, problems: string[]) {
+    super(ErrorCodes.SCHEMA, `${what} does not match its schema: ${problems.join('; ')}`, {
+      hint: 'Send data of the type the port declares.',
+    });
+    this.problems = problems;
+  }
+}
+
+export class QueueNotFoundError extends MsgfloError {
+  readonly queue: string;
+  constructor(queue: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.QUEUE_NOT_FOUND, `Queue '${queue}' does not exist on the broker`, {
+      ...options,
+      hint: 'Start the participant that owns it first, or check the name: queues are <role>.<PORT> (e.g. repeat.IN).',
+    });
+    this.queue = queue;
+  }
+}
+
+/** Hide the password of a broker URL so that it can be logged. */
+export function maskUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString().replace(/\/$/, url.endsWith('/') ? '/' : '');
+  } catch {
+    return url.replace(/\/\/([^:/@]+):[^@/]*@/, '//$1:***@');
+  }
+}
+
+export class BrokerUnreachableError extends MsgfloError {
+  constructor(url: string, options?: { cause?: unknown }) {
+    const reason = options?.cause instanceof Error ? ` (${options.cause.message})` : '';
+    super(ErrorCodes.BROKER_UNREACHABLE, `Cannot connect to broker ${maskUrl(url)}${reason}`, {
+      ...options,
+      hint: 'Check that the broker runs and the URL (--broker or MSGFLO_BROKER) is right; omit both to use the embedded broker.',
+    });
+  }
+}
+
+export class BrokerAuthError extends MsgfloError {
+  constructor(url: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.BROKER_AUTH, `Broker ${maskUrl(url)} refused the credentials`, {
+      ...options,
+      hint: 'Put the right user and password in the URL, e.g. amqp://user:password@host:5672.',
+    });
+  }
+}
+
+export class BrokerUrlError extends MsgfloError {
+  constructor(url: string, detail: string) {
+    super(ErrorCodes.BROKER_URL, `Unsupported broker URL '${maskUrl(url)}': ${detail}`, {
+      hint: 'Use amqp://, amqps://, mqtt://, mqtts://, ws://, wss:// or direct://NAME.',
+    });
+  }
+}
+
+export class TransportClosedError extends MsgfloError {
+  constructor(what: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.TRANSPORT_CLOSED, `Cannot ${what}: the broker connection is closed`, {
+      ...options,
+      hint: 'The connection was closed or lost; reconnect (long-running processes do this themselves).',
+    });
+  }
+}
+
+export class ParticipantTimeoutError extends MsgfloError {
+  readonly roles: string[];
+  constructor(roles: string[], seconds: number) {
+    super(ErrorCodes.PARTICIPANT_TIMEOUT, `No discovery message from ${roles.map((r) => `'${r}'`).join(', ')} within ${seconds} s`, {
+      hint: 'Start those participants (or use --participants), check that they use the same broker, or raise --timeout.',
+    });
+    this.roles = roles;
+  }
+}
+
+export class ParticipantDefinitionError extends MsgfloError {
+  constructor(detail: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.PARTICIPANT_DEFINITION, `Invalid participant definition: ${detail}`, {
+      ...options,
+      hint: 'A participant module exports (default) defineParticipant({component, inports, outports, process}).',
+    });
+  }
+}
+
+export class ProcessFailedError extends MsgfloError {
+  constructor(role: string, detail: string) {
+    super(ErrorCodes.PROCESS_FAILED, `Participant process '${role}' ${detail}`, {
+      hint: "Look at the participant's output (prefixed with its role) for the cause.",
+    });
+  }
+}
+
+export class HandlerError extends MsgfloError {
+  constructor(role: string, port: string, options?: { cause?: unknown }) {
+    const reason = options?.cause instanceof Error ? options.cause.message : String(options?.cause);
+    super(ErrorCodes.HANDLER, `Participant '${role}' failed processing a message on '${port}': ${reason}`, options);
+  }
+}
+
+export class UnknownPortError extends MsgfloError {
+  constructor(role: string, port: string, known: string[], direction: 'inport' | 'outport') {
+    super(ErrorCodes.UNKNOWN_PORT, `'${role}' has no ${direction} '${port}'. Known: ${known.join(', ') || '(none)'}`, {
+      hint: 'Use one of the port names the participant declares (discovery message or definition).',
+    });
+  }
+}
+
+export class UsageError extends MsgfloError {
+  constructor(detail: string, command?: string) {
+    super(ErrorCodes.USAGE, detail, { hint: `Run '${command ?? 'msgflo'} --help' for usage.` });
+  }
+}
+
+export class DecryptError extends MsgfloError {
+  constructor(detail: string) {
+    super(ErrorCodes.DECRYPT, `Message could not be decrypted: ${detail}`, {
+      hint: 'Every participant of a keyed network needs the same MSGFLO_KEY.',
+    });
+  }
+}
+
+/** Turn anything thrown into a one-line reason for logs and dead-letter headers. */
+export function reasonOf(err: unknown): string {
+  if (err instanceof MsgfloError) return `${err.code}: ${err.message.split('\n')[0]}`;
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
+
+/** Stable code of anything thrown (MSGFLO_ERR_HANDLER for foreign errors). */
+export function codeOf(err: unknown): ErrorCode {
+  return err instanceof MsgfloError ? err.code : ErrorCodes.HANDLER;
+}

@@ -1,0 +1,20 @@
+/** msgflo queue naming: `<role>.<PORT>` with the port upper-cased; dead letters in `dead-<queue>`. */
+export function queueName(role: string, port: string): string {
+  return `${role}.${port.toUpperCase()}`;
+}
+
+export function deadLetterName(queue: string): string {
+  return `dead-${queue}`;
+}
+
+/** The queue/topic on which participants announce themselves. */
+export const DISCOVERY_QUEUE = 'fbp';
+
+/** msgflo's default discovery period (seconds); participants resend every period/2.2. */
+export const LEGACY_DISCOVERY_PERIOD = 60;
+
+/** Seconds between heartbeats of a msgflo-era participant that does not state its interval (60/2.2 ≈ 27). */
+export const LEGACY_HEARTBEAT_SECONDS = LEGACY_DISCOVERY_PERIOD / 2.2;
+
+/** Heartbeats a participant may miss before the coordinator expires it. */
+export const MISSED_HEARTBEATS_TO_EXPIRE = 3;

@@ -1,0 +1,59 @@
+import { BrokerUrlError } from '../errors.js';
+import type { Transport } from './types.js';
+
+export type * from './types.js';
+
+export interface TransportOptions {
+  /** Client id prefix (MQTT) / connection name (AMQP); usually the role. */
+  name?: string;
+}
+
+export type TransportFactory = (url: string, options: TransportOptions) => Promise<Transport>;
+
+/** Maps URL schemes to transport factories. A value, not a global: tests can make their own. */
+export class TransportRegistry {
+  private readonly factories = new Map<string, TransportFactory>();
+  register(scheme: string, factory: TransportFactory): this {
+    this.factories.set(scheme.replace(/:$/, ''), factory);
+    return this;
+  }
+  schemes(): string[] {
+    return [...this.factories.keys()];
+  }
+  /** Create (not yet connected) the transport for `url`. */
+  async create(url: string, options: TransportOptions = {}): Promise<Transport> {
+    let scheme: string;
+    try {
+      scheme = new URL(url).protocol.replace(/:$/, '');
+    } catch {
+      throw new BrokerUrlError(url, 'not a URL');
+    }
+    const factory = this.factories.get(scheme);
+    if (!factory) throw new BrokerUrlError(url, `unknown scheme '${scheme}:'`);
+    return factory(url, options);
+  }
+}
+
+/** The registry with the built-in transports, each loaded only when its scheme is used. */
+export function createTransportRegistry(): TransportRegistry {
+  const amqp: TransportFactory = async (url, o) => new (await import('./amqp/index.js')).AmqpTransport(url, o);
+  const mqtt: TransportFactory = async (url, o) => new (await import('./mqtt/index.js')).MqttTransport(url, o);
+  const direct: TransportFactory = async (url, o) => new (await import('./direct/index.js')).DirectTransport(url, o);
+  return new TransportRegistry()
+    .register('amqp', amqp)
+    .register('amqps', amqp)
+    .register('mqtt', mqtt)
+    .register('mqtts', mqtt)
+    .register('ws', mqtt)
+    .register('wss', mqtt)
+    .register('direct', direct);
+}
+
+const defaultRegistry = createTransportRegistry();
+
+/** Create and connect the transport for a broker URL. */
+export async function connectTransport(url: string, options: TransportOptions = {}, registry = defaultRegistry): Promise<Transport> {
+  const transport = await registry.create(url, options);
+  await transport.connect();
+  return transport;
+}
