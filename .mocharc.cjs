@@ -1,6 +1,6 @@
 module.exports = {
   spec: ['spec/**/*.spec.ts'],
-  'node-option': ['import=tsx'],
+  'node-option': ['import=tsx', 'no-experimental-require-module'],
   reporter: 'spec/helpers/reporter.cjs',
   timeout: 20000,
   exit: true,
