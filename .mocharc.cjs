@@ -1,5 +1,4 @@
 module.exports = {
-  spec: ['spec/**/*.spec.ts'],
   'node-option': ['import=tsx', 'no-experimental-require-module'],
   reporter: 'spec/helpers/reporter.cjs',
   timeout: 20000,
