@@ -1,0 +1,23 @@
+import { connectTransport } from '../transport/index.js';
+import type { ParticipantDefinition } from './definition.js';
+import { Participant, type ParticipantOptions } from './participant.js';
+
+export * from './definition.js';
+export { Participant, type ParticipantOptions, heartbeatSeconds, DEFAULT_HEARTBEAT_SECONDS, LIBRARY_ID } from './participant.js';
+
+/** Connect to `broker`, then start the participant. */
+export async function startParticipant<In extends string, Out extends string>(
+  definition: ParticipantDefinition<In, Out>,
+  broker: string,
+  options: ParticipantOptions,
+): Promise<Participant<In, Out>> {
+  const transport = await connectTransport(broker, { name: options.role });
+  const participant = new Participant(definition, transport, options);
+  try {
+    await participant.start();
+  } catch (err) {
+    await transport.close().catch(() => {});
+    throw err;
+  }
+  return participant;
+}

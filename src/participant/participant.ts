@@ -1,0 +1,301 @@
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { Ajv, type ValidateFunction } from 'ajv';
+import {
+  BadJsonError,
+  HandlerError,
+  MsgfloError,
+  SchemaError,
+  UnknownPortError,
+  codeOf,
+  reasonOf,
+} from '../errors.js';
+import { discoveryMessage, type ParticipantInfo, type PortDefinition } from '../protocol/discovery.js';
+import { HEADER } from '../protocol/envelope.js';
+import { queueName } from '../protocol/naming.js';
+import type { Delivery, Subscription, Transport } from '../transport/types.js';
+import { type Clock, systemClock } from '../util/clock.js';
+import { logger } from '../util/logger.js';
+import {
+  type Behaviour,
+  type InputMeta,
+  type ParticipantDefinition,
+  type PortSpec,
+  checkDefinition,
+  functionBehaviour,
+} from './definition.js';
+
+const log = logger('participant');
+
+export const LIBRARY_ID = 'msgflo-ts@0.1.0';
+
+/** Default seconds between heartbeats of msgflo-ts participants. */
+export const DEFAULT_HEARTBEAT_SECONDS = 5;
+
+export interface ParticipantOptions {
+  role: string;
+  /** Participant id (default `<role>-<uuid>`, as msgflo). */
+  id?: string;
+  /** Seconds between heartbeats (discovery re-sends). Default: MSGFLO_HEARTBEAT, else MSGFLO_DISCOVERY_PERIOD/2.2, else 5. */
+  heartbeat?: number;
+  /** Inputs in flight per inport (AMQP prefetch). Default 50. */
+  prefetch?: number;
+  /** An input whose handler has not finished after this many ms is dead-lettered. Default 60000. */
+  handlerTimeoutMs?: number;
+  /** How long stop() waits for in-flight inputs. Default 10000 ms. */
+  drainTimeoutMs?: number;
+  clock?: Clock;
+  env?: Record<string, string | undefined>;
+}
+
+interface ResolvedPort extends PortSpec {
+  queue: string | undefined;
+  validate: ValidateFunction | undefined;
+}
+
+/** Types whose data must be JSON; a body that is not JSON is refused on such a port. */
+const JSON_TYPES = new Set(['object', 'array', 'number', 'int', 'integer', 'boolean', 'bang']);
+
+const ajv = new Ajv({ allErrors: true, strict: false });
+
+export function heartbeatSeconds(options: { heartbeat?: number; env?: Record<string, string | undefined> }): number {
+  if (options.heartbeat && options.heartbeat > 0) return options.heartbeat;
+  const env = options.env ?? process.env;
+  const explicit = Number(env.MSGFLO_HEARTBEAT);
+  if (explicit > 0) return explicit;
+  const period = Number(env.MSGFLO_DISCOVERY_PERIOD);
+  if (period > 0) return period / 2.2;
+  return DEFAULT_HEARTBEAT_SECONDS;
+}
+
+export interface ParticipantEvents {
+  /** Every output, also those of hidden ports. */
+  data: [port: string, data: unknown];
+  /** An input that failed (it was dead-lettered). */
+  failed: [port: string, error: MsgfloError];
+  /** Problems outside any input (heartbeat failed, late sends failed…). */
+  error: [error: Error];
+}
+
+/**
+ * A running participant: owns its ports on the broker, announces itself (and keeps announcing: heartbeats),
+ * feeds each input to its behaviour and settles the input exactly once, whatever the behaviour does.
+ */
+export class Participant<In extends string = string, Out extends string = string> extends EventEmitter<ParticipantEvents> {
+  readonly role: string;
+  readonly id: string;
+  readonly definition: ParticipantDefinition<In, Out>;
+  readonly heartbeat: number;
+  private readonly transport: Transport;
+  private readonly clock: Clock;
+  private readonly behaviour: Behaviour<In, Out>;
+  private readonly inports = new Map<string, ResolvedPort>();
+  private readonly outports = new Map<string, ResolvedPort>();
+  private readonly subscriptions: Subscription[] = [];
+  private readonly options: ParticipantOptions;
+  private timer: unknown;
+  private inFlight = 0;
+  private drained: Array<() => void> = [];
+  private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
+
+  constructor(definition: ParticipantDefinition<In, Out>, transport: Transport, options: ParticipantOptions) {
+    super();
+    checkDefinition(definition as unknown);
+    this.definition = definition;
+    this.transport = transport;
+    this.options = options;
+    this.role = options.role;
+    this.id = options.id ?? `${options.role}-${randomUUID()}`;
+    this.clock = options.clock ?? systemClock;
+    this.heartbeat = heartbeatSeconds(options);
+    this.behaviour = definition.process ? functionBehaviour(definition.process) : definition.behaviour!();
+    for (const p of definition.inports) this.inports.set(p.id, this.resolve(p));
+    for (const p of definition.outports) this.outports.set(p.id, this.resolve(p));
+    if (!this.outports.has('error')) {
+      this.outports.set('error', this.resolve({ id: 'error', type: 'error', description: 'Errors of failed inputs' }));
+    }
+  }
+
+  private resolve(p: PortSpec): ResolvedPort {
+    return {
+      ...p,
+      queue: p.hidden ? undefined : (p.queue ?? queueName(this.role, p.id)),
+      validate: p.schema ? ajv.compile(p.schema) : undefined,
+    };
+  }
+
+  /** The discovery payload this participant announces. Hidden ports are left out, as msgflo does. */
+  info(): ParticipantInfo {
+    const port = (p: ResolvedPort): PortDefinition => {
+      const d: PortDefinition = { id: p.id, type: p.type ?? 'any', queue: p.queue!, hidden: false };
+      if (p.description) d.description = p.description;
+      if (p.schema) d.schema = p.schema;
+      return d;
+    };
+    const info: ParticipantInfo = {
+      id: this.id,
+      role: this.role,
+      component: this.definition.component,
+      inports: [...this.inports.values()].filter((p) => p.queue).map(port),
+      outports: [...this.outports.values()].filter((p) => p.queue).map(port),
+      heartbeat: this.heartbeat,
+      library: LIBRARY_ID,
+    };
+    if (this.definition.label ?? this.definition.description) info.label = (this.definition.label ?? this.definition.description)!;
+    if (this.definition.icon) info.icon = this.definition.icon;
+    return info;
+  }
+
+  /** Declare the ports, start consuming, announce, and keep announcing every `heartbeat` seconds. */
+  async start(): Promise<void> {
+    if (this.state !== 'new') throw new Error(`participant ${this.role} already started`);
+    this.state = 'running';
+    for (const p of this.outports.values()) if (p.queue) await this.transport.createQueue('outqueue', p.queue, { persistent: !p.fast });
+    for (const p of this.inports.values()) {
+      if (!p.queue) continue;
+      await this.transport.createQueue('inqueue', p.queue, { persistent: !p.fast });
+      const sub = await this.transport.subscribe(p.queue, (d) => void this.onDelivery(p, d), {
+        prefetch: this.options.prefetch ?? 50,
+        group: this.role,
+      });
+      this.subscriptions.push(sub);
+    }
+    await this.announce();
+    this.timer = this.clock.setInterval(() => {
+      this.announce().catch((err: Error) => {
+        log('%s: heartbeat failed: %s', this.role, err.message);
+        this.emit('error', err);
+      });
+    }, this.heartbeat * 1000);
+    log('%s (%s) started, heartbeat every %ss', this.role, this.definition.component, this.heartbeat);
+  }
+
+  /** Send the discovery message now. */
+  announce(): Promise<void> {
+    return this.transport.announce(discoveryMessage(this.info()), { ttlMs: Math.max(60_000, this.heartbeat * 3000) });
+  }
+
+  /** Feed data to an inport from inside the process (sources use hidden inports). Resolves when handled. */
+  async send(port: In, data: unknown): Promise<void> {
+    const p = this.inports.get(port);
+    if (!p) throw new UnknownPortError(this.role, port, [...this.inports.keys()], 'inport');
+    await this.process(p, data, { id: undefined, headers: {}, redelivered: false, role: this.role });
+  }
+
+  private async onDelivery(port: ResolvedPort, delivery: Delivery): Promise<void> {
+    const meta: InputMeta = { id: delivery.id, headers: delivery.headers, redelivered: delivery.redelivered, role: this.role };
+    try {
+      if (delivery.jsonError && port.type && JSON_TYPES.has(port.type)) {
+        throw new BadJsonError(`Input on ${this.role}.${port.id}`, { cause: delivery.jsonError });
+      }
+      await this.process(port, delivery.data, meta);
+      await delivery.ack();
+    } catch (err) {
+      const error = err instanceof MsgfloError ? err : new HandlerError(this.role, port.id, { cause: err });
+      log('%s: input on %s failed: %s', this.role, port.id, reasonOf(error));
+      await this.sendError(port.id, delivery.data, error).catch(() => {});
+      await delivery.nack(reasonOf(error), codeOf(error)).catch((e: Error) => this.emit('error', e));
+      this.emit('failed', port.id, error);
+    }
+  }
+
+  /** Run the behaviour for one input; resolves once it finished and its outputs are confirmed. */
+  private async process(port: ResolvedPort, data: unknown, meta: InputMeta): Promise<void> {
+    if (port.validate && !port.validate(data)) {
+      throw new SchemaError(`Input on ${this.role}.${port.id}`, (port.validate.errors ?? []).map((e) => `${e.instancePath || 'data'} ${e.message}`));
+    }
+    this.inFlight++;
+    const sends: Promise<void>[] = [];
+    let finished = false;
+    let sendError: MsgfloError | undefined;
+    const send = (out: Out, value: unknown): void => {
+      const p = this.outports.get(out);
+      if (!p) {
+        const err = new UnknownPortError(this.role, out, [...this.outports.keys()], 'outport');
+        if (finished) this.emit('error', err);
+        else sendError ??= err;
+        return;
+      }
+      this.emit('data', out, value);
+      if (!p.queue) return;
+      const headers: Record<string, string> = {};
+      if (meta.id) headers['x-msgflo-parent'] = meta.id;
+      const sent = this.transport.send('outqueue', p.queue, value, { fast: !!p.fast, headers });
+      if (finished) sent.catch((err: Error) => this.emit('error', err));
+      else sends.push(sent);
+    };
+    try {
+      await this.withTimeout(this.behaviour.handle({ type: port.id as In, data, meta }, send), port.id);
+      if (sendError) throw sendError;
+      await Promise.all(sends);
+    } catch (err) {
+      await Promise.allSettled(sends);
+      throw err;
+    } finally {
+      finished = true;
+      this.inFlight--;
+      if (this.inFlight === 0) for (const resolve of this.drained.splice(0)) resolve();
+    }
+  }
+
+  private withTimeout(work: Promise<void>, port: string): Promise<void> {
+    const ms = this.options.handlerTimeoutMs ?? 60_000;
+    return new Promise<void>((resolve, reject) => {
+      const t = this.clock.setTimeout(() => {
+        reject(new HandlerError(this.role, port, { cause: new Error(`handler did not finish within ${ms} ms`) }));
+      }, ms);
+      work.then(
+        () => {
+          this.clock.clearTimeout(t);
+          resolve();
+        },
+        (err: unknown) => {
+          this.clock.clearTimeout(t);
+          reject(err);
+        },
+      );
+    });
+  }
+
+  private async sendError(port: string, data: unknown, error: MsgfloError): Promise<void> {
+    const p = this.outports.get('error');
+    const payload = { message: error.message.split('\n')[0], code: error.code, role: this.role, port, data };
+    this.emit('data', 'error', payload);
+    if (p?.queue) await this.transport.send('outqueue', p.queue, payload, { headers: { [HEADER.code]: error.code } });
+  }
+
+  /**
+   * Stop gracefully: no new inputs, finish those in flight (up to drainTimeoutMs), stop heartbeats, say goodbye,
+   * close the connection. Inputs still unsettled after the drain are redelivered by the broker.
+   */
+  async stop(): Promise<void> {
+    if (this.state === 'stopped' || this.state === 'stopping') return;
+    const wasRunning = this.state === 'running';
+    this.state = 'stopping';
+    this.clock.clearInterval(this.timer);
+    for (const sub of this.subscriptions.splice(0)) await sub.cancel().catch(() => {});
+    if (this.inFlight > 0) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, this.options.drainTimeoutMs ?? 10_000);
+        this.drained.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    await this.behaviour.stop?.();
+    if (wasRunning) {
+      await this.transport
+        .announce({ protocol: 'discovery', command: 'leave', payload: { id: this.id, role: this.role } })
+        .catch(() => {});
+    }
+    await this.transport.close();
+    this.state = 'stopped';
+    log('%s stopped', this.role);
+  }
+
+  get running(): boolean {
+    return this.state === 'running';
+  }
+}
+
