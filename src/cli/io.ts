@@ -34,4 +34,6 @@ export async function runMain(main: (argv: string[], io: CliIO) => Promise<numbe
     io.stderr.write(`${err instanceof Error ? String(err.stack ?? err.message) : String(err)}\n`);
     process.exitCode = EXIT.FAIL;
   }
+  // main() is done: leftover timers or sockets (e.g. a participant's own timers) must not keep the process alive.
+  setTimeout(() => process.exit(), 1000).unref();
 }

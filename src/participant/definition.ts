@@ -60,6 +60,13 @@ export interface ParticipantDefinition<In extends string = string, Out extends s
   process?: ProcessFn<In, Out>;
   /** Any other behaviour (e.g. a statechart); used when `process` is absent. */
   behaviour?: () => Behaviour<In, Out>;
+  /**
+   * Called once the participant runs, with a `send` usable at any time (sources: timers, sensors). What is sent
+   * this way is not tied to an input; failures are reported as participant errors.
+   */
+  start?: (send: SendFn<Out>, info: { role: string }) => void | Promise<void>;
+  /** Called on stop, after in-flight inputs finished and before the connection closes. */
+  stop?: () => void | Promise<void>;
 }
 
 /**

@@ -161,6 +161,7 @@ export class Participant<In extends string = string, Out extends string = string
       this.subscriptions.push(sub);
     }
     await this.announce();
+    await this.definition.start?.((port, data) => this.emitOutput(port, data), { role: this.role });
     this.timer = this.clock.setInterval(() => {
       this.announce().catch((err: Error) => {
         log('%s: heartbeat failed: %s', this.role, err.message);
@@ -238,6 +239,18 @@ export class Participant<In extends string = string, Out extends string = string
     }
   }
 
+  /** Send on an outport outside of any input (sources); failures are reported as 'error' events. */
+  emitOutput(port: Out, data: unknown): void {
+    const p = this.outports.get(port);
+    if (!p) {
+      this.emit('error', new UnknownPortError(this.role, port, [...this.outports.keys()], 'outport'));
+      return;
+    }
+    this.emit('data', port, data);
+    if (!p.queue || this.state !== 'running') return;
+    this.transport.send('outqueue', p.queue, data, { fast: !!p.fast }).catch((err: Error) => this.emit('error', err));
+  }
+
   private withTimeout(work: Promise<void>, port: string): Promise<void> {
     const ms = this.options.handlerTimeoutMs ?? 60_000;
     return new Promise<void>((resolve, reject) => {
@@ -284,6 +297,7 @@ export class Participant<In extends string = string, Out extends string = string
       });
     }
     await this.behaviour.stop?.();
+    await this.definition.stop?.();
     if (wasRunning) {
       await this.transport
         .announce({ protocol: 'discovery', command: 'leave', payload: { id: this.id, role: this.role } })

@@ -1,0 +1,114 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { BrokerAuthError, BrokerUrlError, MsgfloError, UsageError, maskUrl } from '../errors.js';
+import { connectTransport, type TransportOptions } from '../transport/index.js';
+import type { Transport } from '../transport/types.js';
+import { Backoff, delay } from '../util/backoff.js';
+import { type CliIO, EXIT } from './io.js';
+
+export type Options = NonNullable<ParseArgsConfig['options']>;
+
+export interface Parsed<V> {
+  values: V;
+  positionals: string[];
+}
+
+/**
+ * Parse argv strictly. Returns the exit code to return instead when --help was asked (0) or usage is wrong (2,
+ * after printing the problem and the usage).
+ */
+export function parseCli<V>(
+  argv: string[],
+  options: Options,
+  usage: string,
+  io: CliIO,
+  command: string,
+): Parsed<V> | number {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+  } catch (err) {
+    io.stderr.write(`${command}: ${(err as Error).message}\n\n${usage}\n`);
+    return EXIT.USAGE;
+  }
+  if ((parsed.values as { help?: boolean }).help) {
+    io.stdout.write(`${usage}\n`);
+    return EXIT.OK;
+  }
+  return { values: parsed.values as V, positionals: parsed.positionals };
+}
+
+/** Print an error the way every CLI does: `CODE: message` plus the hint; returns the exit code for it. */
+export function reportError(err: unknown, io: CliIO, command: string): number {
+  if (err instanceof UsageError) {
+    io.stderr.write(`${command}: ${err.message}\n`);
+    return EXIT.USAGE;
+  }
+  if (err instanceof MsgfloError) {
+    io.stderr.write(`${command}: ${err.code}: ${err.message}\n`);
+    return EXIT.FAIL;
+  }
+  const e = err as Error;
+  io.stderr.write(`${command}: ${e?.stack ?? String(err)}\n`);
+  return EXIT.FAIL;
+}
+
+/** A list option given as `--x a,b --x c` → ['a','b','c']. */
+export function listOption(value: string | string[] | undefined): string[] {
+  const values = value === undefined ? [] : Array.isArray(value) ? value : [value];
+  return values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
+}
+
+/** A boolean option that may also be written `--x=false` (msgflo's `--forever=false` never worked). */
+export function boolOption(value: string | boolean | undefined, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value === 'boolean') return value;
+  return !['false', '0', 'no', 'off'].includes(value.toLowerCase());
+}
+
+/** The broker from --broker, then MSGFLO_BROKER; undefined when neither is set. */
+export function configuredBroker(flag: string | undefined, env: CliIO['env']): string | undefined {
+  const url = flag || env.MSGFLO_BROKER || undefined;
+  if (url !== undefined) {
+    try {
+      new URL(url);
+    } catch {
+      throw new BrokerUrlError(url, 'not a URL');
+    }
+  }
+  return url;
+}
+
+/** The broker for one-shot commands: they need a configured broker. */
+export function requireBroker(flag: string | undefined, env: CliIO['env'], command: string): string {
+  const url = configuredBroker(flag, env);
+  if (!url) {
+    throw new UsageError(
+      'No broker: give --broker URL or set MSGFLO_BROKER (a running msgflo on its embedded broker prints the URL to use)',
+      command,
+    );
+  }
+  return url;
+}
+
+/**
+ * Connect, retrying with backoff while the broker is unreachable (long-running processes). Refused credentials
+ * and bad URLs are not retried: they need the user.
+ */
+export async function connectWithRetry(
+  url: string,
+  options: TransportOptions & { signal?: AbortSignal; onRetry?: (err: Error, inMs: number) => void },
+): Promise<Transport> {
+  const backoff = new Backoff({ initialMs: 500, maxMs: 15_000 });
+  for (;;) {
+    try {
+      return await connectTransport(url, options);
+    } catch (err) {
+      if (err instanceof BrokerAuthError || err instanceof BrokerUrlError || options.signal?.aborted) throw err;
+      const inMs = backoff.next();
+      options.onRetry?.(err as Error, inMs);
+      await delay(inMs, options.signal);
+    }
+  }
+}
+
+export { maskUrl };

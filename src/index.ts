@@ -1,0 +1,13 @@
+/** msgflo-ts public API. */
+export * from './errors.js';
+export type * from './graph/types.js';
+export { isRoutingComponent, ROUTING_COMPONENTS } from './graph/types.js';
+export * from './participant/index.js';
+export { parseDiscovery, discoveryMessage, type DiscoveryMessage, type ParticipantInfo, type PortDefinition } from './protocol/discovery.js';
+export { queueName, deadLetterName, DISCOVERY_QUEUE } from './protocol/naming.js';
+export { connectTransport, createTransportRegistry, TransportRegistry, type TransportOptions, type TransportFactory } from './transport/index.js';
+export type * from './transport/types.js';
+export { Coordinator, type CoordinatorEvent, type CoordinatorOptions, type ResolvedBinding } from './coordinator/coordinator.js';
+export { ParticipantRegistry, type ParticipantEntry } from './coordinator/registry.js';
+export { Launcher, type LaunchSpec, type LauncherEvent, type LauncherOptions } from './coordinator/launcher.js';
+export { FakeClock, systemClock, type Clock } from './util/clock.js';
