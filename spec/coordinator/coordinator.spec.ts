@@ -115,6 +115,26 @@ describe('coordinator (in-memory transport)', () => {
     );
   });
 
+  it('keeps edges of a participant that went away, so its work queues up until it is back', async () => {
+    await coordinator.setGraph(parseFbp(`a(Repeat) OUT -> IN b(Repeat)`));
+    await run('a');
+    const b = await run('b');
+    await waitFor(() => coordinator.bindings().length === 1, 'binding');
+    await b.stop();
+    await waitFor(() => events.some((e) => e.type === 'participant-left'), 'b left');
+    await coordinator.reconcile();
+    assert.equal(coordinator.bindings().length, 1);
+    assert.ok(!events.some((e) => e.type === 'binding-removed'));
+    const t = await transport();
+    await t.send('outqueue', 'a.OUT', 'while b was away');
+    const got = new Collector<InMessage>();
+    await t.subscribe('b.IN', (d) => {
+      void d.ack();
+      got.push(d);
+    });
+    assert.equal((await got.waitCount(1))[0]!.data, 'while b was away');
+  });
+
   it('ignores invalid discovery messages and keeps working', async () => {
     const t = await transport();
     await t.announce({ protocol: 'discovery', command: 'participant', payload: { id: 'x' } });

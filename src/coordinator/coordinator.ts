@@ -74,6 +74,8 @@ export class Coordinator extends EventEmitter<{ event: [CoordinatorEvent] }> {
   private reconciling: Promise<void> = Promise.resolve();
   private pendingReconcile = false;
   private readonly problemsReported = new Set<string>();
+  /** Queue each graph port last resolved to, kept when its participant goes away. */
+  private readonly lastKnown = new Map<string, string>();
   private stopped = false;
 
   constructor(options: CoordinatorOptions) {
@@ -168,6 +170,11 @@ export class Coordinator extends EventEmitter<{ event: [CoordinatorEvent] }> {
     return [...this.applied.values()];
   }
 
+  /** A role's process is known to be gone (it crashed): drop its participants now instead of waiting for expiry. */
+  forgetRole(role: string): void {
+    for (const entry of this.registry.byRole(role)) this.registry.leave(entry.info.id);
+  }
+
   /** Forget IIP state of a role with no live participant left, so its IIPs are sent again when it comes back. */
   private forgetRoleIfGone(role: string): void {
     if (this.registry.byRole(role).length > 0 || !this.graph) return;
@@ -180,20 +187,29 @@ export class Coordinator extends EventEmitter<{ event: [CoordinatorEvent] }> {
     return `${index}:${tgt.node}.${tgt.port}`;
   }
 
-  /** Resolve a graph port to its broker queue: from discovery, or by convention when allowed. */
+  /**
+   * Resolve a graph port to its broker queue: from discovery; for a role that is gone, the queue it last
+   * announced (its edges stay, so work queues up for it); else by convention when allowed.
+   */
   queueFor(ref: PortRef, direction: 'inport' | 'outport'): string | undefined {
     const entries = this.registry.byRole(ref.node);
+    const known = `${direction}:${ref.node}:${ref.port.toLowerCase()}`;
     if (entries.length > 0) {
       for (const e of entries) {
         const ports = direction === 'inport' ? e.info.inports : e.info.outports;
         const port = ports.find((p) => p.id.toLowerCase() === ref.port.toLowerCase());
-        if (port?.queue) return port.queue;
+        if (port?.queue) {
+          this.lastKnown.set(known, port.queue);
+          return port.queue;
+        }
       }
       this.reportProblem(
         `'${ref.node}' (${entries[0]!.info.component}) has no ${direction} '${ref.port}'; known: ${(direction === 'inport' ? entries[0]!.info.inports : entries[0]!.info.outports).map((p) => p.id).join(', ')}`,
       );
       return undefined;
     }
+    const last = this.lastKnown.get(known);
+    if (last) return last;
     return this.discover ? undefined : queueName(ref.node, ref.port);
   }
 

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ProcessFailedError } from '../errors.js';
@@ -53,6 +54,13 @@ interface Child {
 
 /** The folder of our own bin/ shims, put first on children's PATH so `msgflo-participant` etc. resolve. */
 const OWN_BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin');
+
+/** Our own commands (msgflo-participant, msgflo-register…) run with this Node, whatever PATH says. */
+function ownCommand(command: string[]): string[] {
+  const [file, ...args] = command;
+  const own = file && !file.includes('/') ? path.join(OWN_BIN, `${file}.js`) : undefined;
+  return own && existsSync(own) ? [process.execPath, own, ...args] : command;
+}
 
 const live = new Set<ChildProcess>();
 let exitHookInstalled = false;
@@ -139,7 +147,7 @@ export class Launcher extends EventEmitter<{ event: [LauncherEvent] }> {
     const env: Record<string, string | undefined> = { ...process.env, ...this.options.env, MSGFLO_BROKER: this.options.broker };
     env.PATH = [OWN_BIN, path.join(this.options.cwd, 'node_modules', '.bin'), env.PATH].filter(Boolean).join(path.delimiter);
     const forward = this.options.forward ?? { stdout: true, stderr: true };
-    const [file, ...args] = command;
+    const [file, ...args] = ownCommand(command);
     let proc: ChildProcess;
     try {
       proc = spawn(file!, args, { cwd: this.options.cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
@@ -155,13 +163,15 @@ export class Launcher extends EventEmitter<{ event: [LauncherEvent] }> {
     pipeLines(proc.stdout!, role, forward.stdout ? (this.options.stdout ?? process.stdout) : { write: () => true });
     pipeLines(proc.stderr!, role, forward.stderr ? (this.options.stderr ?? process.stderr) : { write: () => true });
     proc.on('error', (err) => {
-      // ENOENT and friends: 'exit' may not follow.
+      // ENOENT and friends: 'exit' does not follow, and retrying cannot help.
       log('%s: spawn error %s', role, err.message);
       this.emitEvent({ type: 'spawn-error', role, error: err });
       if (proc.pid === undefined) {
         live.delete(proc);
         resolveExit();
-        this.onExit(child, null, null);
+        this.children.delete(role);
+        const error = new ProcessFailedError(role, `could not be started: ${err.message} (command: ${command.join(' ')})`);
+        this.emitEvent({ type: 'gave-up', role, error });
       }
     });
     proc.on('exit', (code, signal) => {

@@ -1,0 +1,5 @@
+#!/usr/bin/env node
+import { main } from '../dist/cli/setup.js';
+import { runMain } from '../dist/cli/io.js';
+
+await runMain(main);
