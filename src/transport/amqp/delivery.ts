@@ -83,8 +83,10 @@ export class AmqpDelivery implements Delivery {
   private readonly channel: Channel;
   private readonly publisher: Publisher;
   private settlement: Promise<void> | undefined;
+  private readonly onSettle: ((settlement: Promise<void>) => void) | undefined;
 
-  constructor(queue: string, msg: Message, channel: Channel, publisher: Publisher) {
+  /** `onSettle` hears of the (first) settlement, so its subscription can wait for it before closing. */
+  constructor(queue: string, msg: Message, channel: Channel, publisher: Publisher, onSettle?: (settlement: Promise<void>) => void) {
     const m = toInMessage(queue, msg);
     this.queue = m.queue;
     this.data = m.data;
@@ -96,6 +98,7 @@ export class AmqpDelivery implements Delivery {
     this.msg = msg;
     this.channel = channel;
     this.publisher = publisher;
+    this.onSettle = onSettle;
   }
 
   get settled(): boolean {
@@ -117,6 +120,7 @@ export class AmqpDelivery implements Delivery {
     if (!this.settlement) {
       this.settlement = fn();
       this.settlement.catch(() => undefined);
+      this.onSettle?.(this.settlement);
     }
     return this.settlement;
   }

@@ -39,10 +39,13 @@ export interface AmqpTransportOptions extends TransportOptions {
   connectTimeoutMs?: number;
   /** TLS options for amqps:// (CA, client certificate, …). */
   tls?: TlsOptions;
+  /** close(): longest wait for each phase (confirms, consumers, the connection) before giving up (default 10 s). */
+  closeTimeoutMs?: number;
 }
 
 const DEFAULT_PREFETCH = 50;
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
 const DEFAULT_DISCOVERY_TTL_MS = 60_000;
 const JSON_CONTENT_TYPE = 'application/json';
 
@@ -67,6 +70,22 @@ async function quietly(fn: () => unknown): Promise<void> {
   }
 }
 
+/** Wait for `p` (its outcome ignored), but no longer than `ms`; resolves true when `p` finished in time. */
+async function within(ms: number, what: string, p: Promise<unknown>): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => {
+      log('%s: gave up after %d ms', what, ms);
+      resolve(false);
+    }, ms);
+  });
+  try {
+    return await Promise.race([p.then(() => true, () => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function isPromiseLike(v: unknown): v is PromiseLike<unknown> {
   return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
 }
@@ -76,6 +95,8 @@ class ChannelSubscription implements Subscription {
   readonly queue: string;
   private readonly channel: Channel;
   private readonly consumerTags: string[] = [];
+  /** ack/nack in progress (a nack publishes first): cancel() lets them finish before closing the channel. */
+  private readonly settling = new Set<Promise<void>>();
   private readonly cleanup: ((ch: Channel) => Promise<unknown>) | undefined;
   private readonly onDone: (sub: ChannelSubscription) => void;
   private cancelling: Promise<void> | undefined;
@@ -91,6 +112,14 @@ class ChannelSubscription implements Subscription {
     this.consumerTags.push(tag);
   }
 
+  track(settlement: Promise<void>): void {
+    this.settling.add(settlement);
+    const done = (): void => {
+      this.settling.delete(settlement);
+    };
+    settlement.then(done, done);
+  }
+
   get cancelled(): boolean {
     return this.cancelling !== undefined;
   }
@@ -100,6 +129,7 @@ class ChannelSubscription implements Subscription {
       this.cancelling = (async () => {
         log('cancel subscription on %s', this.queue);
         for (const tag of this.consumerTags) await quietly(() => this.channel.cancel(tag));
+        await Promise.allSettled([...this.settling]);
         const cleanup = this.cleanup;
         if (cleanup) await quietly(() => cleanup(this.channel));
         await quietly(() => this.channel.close());
@@ -215,17 +245,22 @@ export class AmqpTransport implements Transport {
     this.state = 'closing';
     if (this.connecting) await this.connecting.catch(() => undefined);
     const model = this.connection;
+    const ms = this.options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
     if (model && wasOpen) {
       log('closing');
-      if (this.publisher) await this.publisher.close();
-      await Promise.allSettled([...this.subscriptions].map((s) => s.cancel()));
-      await this.adminQueue.catch(() => undefined);
+      // Consumers first (letting acks/nacks in progress finish), then every outstanding confirm.
+      await within(ms, 'cancel consumers', Promise.allSettled([...this.subscriptions].map((s) => s.cancel())));
+      if (this.publisher) await within(ms, 'wait for confirms', this.publisher.close());
+      await within(ms, 'finish topology operations', this.adminQueue);
       const admin = this.adminChannel;
-      if (admin) await quietly(() => admin.close());
+      if (admin) await within(ms, 'close admin channel', quietly(() => admin.close()));
     }
     this.state = 'closed';
     this.adminChannel = undefined;
-    if (model) await quietly(() => model.close());
+    if (model && !(await within(ms, 'close connection', quietly(() => model.close())))) {
+      // The broker never answered: drop the socket rather than hang.
+      (model as unknown as { connection?: { stream?: { destroy?: () => void } } }).connection?.stream?.destroy?.();
+    }
     this.connection = undefined;
     log('closed');
   }
@@ -446,7 +481,7 @@ export class AmqpTransport implements Transport {
         queue,
         (msg: ConsumeMessage | null) => {
           if (msg === null) return this.consumerCancelled(sub);
-          this.dispatch(handler, new AmqpDelivery(queue, msg, ch, publisher));
+          this.dispatch(handler, new AmqpDelivery(queue, msg, ch, publisher, (p) => sub.track(p)));
         },
         { noAck: false },
       );
