@@ -1,0 +1,5 @@
+#!/usr/bin/env node
+import { main } from '../dist/cli/procfile.js';
+import { runMain } from '../dist/cli/io.js';
+
+await runMain(main);
