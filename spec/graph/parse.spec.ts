@@ -72,6 +72,10 @@ describe('graph parsing', () => {
       assert.deepEqual(graph.outports, [{ public: 'stored', node: 'store', port: 'out', metadata: {} }]);
     });
 
+    it('trims the @name annotation', () => {
+      assert.equal(parseFbp('# @name spaced  \na(A) OUT -> IN b(B)').name, 'spaced');
+    });
+
     it('names a graph without @name after its file, else "main"', () => {
       assert.equal(parseFbp(fixture('two.fbp'), 'graphs/two.fbp').name, 'two');
       const g = parseFbp('a(A) OUT -> IN b(B)');

@@ -52,7 +52,8 @@ export function parseFbp(source: string, file?: string): Graph {
   }
   const { name, ...properties } = json.properties ?? {};
   const graph: Graph = {
-    name: typeof name === 'string' && name !== '' ? name : defaultGraphName(file),
+    // fbp keeps trailing blanks of `# @name x ` in the value
+    name: typeof name === 'string' && name.trim() !== '' ? name.trim() : defaultGraphName(file),
     properties,
     nodes,
     edges,
