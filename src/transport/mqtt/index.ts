@@ -1,0 +1,565 @@
+/**
+ * The MQTT transport (mqtt.js): any MQTT 3.1.1 or 5 broker, and the embedded aedes broker.
+ *
+ * - A queue is the topic of the same name; bodies are plain JSON (msgflo-era participants read them as such).
+ * - QoS 1 by default (`fast`: QoS 0). On MQTT 5, headers and the message id travel as user properties; on 3.1.1
+ *   they are not carried.
+ * - A binding is a retained record on the broker (`msgflo/bindings/<tgt>/<src>`). Subscribers of `tgt` follow the
+ *   records and subscribe each `src` themselves, so an edge outlives the process that made it (msgflo#24/#181).
+ *   With `{bridge: true}` this transport also forwards src→tgt itself, as msgflo did, for participants that do
+ *   not read records.
+ * - `subscribe(queue, h, {group})` uses the shared subscription `$share/<group>/…` when the broker has them, so
+ *   instances of one role share work.
+ * - A nack publishes the message to `dead-<queue>` with its reason.
+ */
+import { randomBytes } from 'node:crypto';
+import type { IClientPublishOptions } from 'mqtt';
+import { BrokerUrlError, TransportClosedError, codeOf, maskUrl, reasonOf } from '../../errors.js';
+import { encodeBody, HEADER, newMessageId } from '../../protocol/envelope.js';
+import { delay } from '../../util/backoff.js';
+import { logger } from '../../util/logger.js';
+import type { TransportOptions } from '../index.js';
+import type {
+  Binding,
+  BindingOptions,
+  DeliveryHandler,
+  Headers,
+  InMessage,
+  MessageHandler,
+  QueueKind,
+  QueueOptions,
+  SendOptions,
+  SubscribeOptions,
+  Subscription,
+  Transport,
+  TransportEvent,
+} from '../types.js';
+import { QueueFollower, type FollowerHost } from './follower.js';
+import { Link, type Listener, type ProtocolVersion, type Received, type Unlisten } from './link.js';
+import { deadLetter, toDelivery, toInMessage, userProperties } from './message.js';
+import { RecordView, type RecordListener } from './records.js';
+import {
+  ALL_BINDINGS_FILTER,
+  DISCOVERY_TOPIC,
+  bindingOf,
+  bindingRecordTopic,
+  deadLetterTopic,
+  encodeMarker,
+  encodeRecord,
+  markerTopic,
+  sharedFilter,
+  validTopicName,
+  type BindingRecord,
+} from './topics.js';
+
+const debug = logger('mqtt');
+
+const SCHEMES = new Set(['mqtt:', 'mqtts:', 'ws:', 'wss:']);
+/** How long a sync marker may take to come back before we answer with what we have. */
+const SYNC_TIMEOUT_MS = 3000;
+/** After the first marker of a new subscription: retained messages that a broker streams late (aedes). */
+const SYNC_SETTLE_MS = 20;
+/** How long the shared-subscription probe waits for its message (MQTT 3.1.1 brokers only). */
+const SHARE_PROBE_MS = 500;
+/** How long close() waits for unconfirmed publishes. */
+const CLOSE_GRACE_MS = 5000;
+
+type State = 'new' | 'open' | 'closed';
+
+interface Bridge {
+  readonly unlistens: Promise<Unlisten>[];
+}
+
+export class MqttTransport implements Transport {
+  readonly url: string;
+  readonly scheme = 'mqtt' as const;
+  readonly brokerBindings = false;
+
+  private readonly brokerUrl: string;
+  private readonly name: string;
+  private state: State = 'new';
+  private connecting: Promise<void> | undefined;
+  private closing: Promise<void> | undefined;
+  /** links[0] publishes; further links carry subscriptions that overlap those of the others. */
+  private links: Link[] = [];
+  private linkOpening: Promise<void> | undefined;
+  private readonly listeners = new Set<(event: TransportEvent) => void>();
+  private readonly pending = new Set<{ promise: Promise<void>; reject(err: Error): void }>();
+  /** Sync markers awaited, by token: the filter whose listener must see it, and what to call then. */
+  private readonly markers = new Map<string, { filter: string; seen: () => void }>();
+  private readonly bridges = new Map<string, Bridge>();
+  private readonly subscriptions = new Set<QueueFollower | Unlisten>();
+  /** Live views of binding records by filter, shared by the followers of one queue. */
+  private readonly views = new Map<string, { view: RecordView; ready: Promise<Unlisten> }>();
+  private sharedSupport: Promise<boolean> | undefined;
+
+  constructor(url: string, options: TransportOptions = {}) {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new BrokerUrlError(url, 'not a URL');
+    }
+    if (!SCHEMES.has(parsed.protocol)) throw new BrokerUrlError(url, `'${parsed.protocol}' is not an MQTT scheme (mqtt, mqtts, ws, wss)`);
+    this.brokerUrl = url;
+    this.url = maskUrl(url);
+    this.name = options.name ?? 'msgflo';
+  }
+
+  /** 5 or 4 (3.1.1), once connected. */
+  get protocolVersion(): ProtocolVersion | undefined {
+    return this.links[0]?.protocolVersion;
+  }
+
+  // ---- lifetime -------------------------------------------------------------------------------------------
+
+  connect(): Promise<void> {
+    if (this.state === 'closed') return Promise.reject(new TransportClosedError('connect'));
+    if (this.state === 'open') return Promise.resolve();
+    this.connecting ??= (async () => {
+      try {
+        const link = await Link.open({ url: this.brokerUrl, name: this.name, onEvent: (e) => this.emit(e) });
+        if (this.state === 'closed') {
+          await link.close();
+          throw new TransportClosedError('connect');
+        }
+        this.links = [link];
+        this.state = 'open';
+        debug('connected to %s as %s', this.url, link.clientId);
+      } finally {
+        this.connecting = undefined;
+      }
+    })();
+    return this.connecting;
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      const wasOpen = this.state === 'open';
+      this.state = 'closed';
+      await this.connecting?.catch(() => undefined);
+      if (!wasOpen && this.links.length === 0) return;
+      this.bridges.clear();
+      const followers = [...this.subscriptions];
+      this.subscriptions.clear();
+      for (const s of followers) if (s instanceof QueueFollower) void s.cancel();
+      // Unconfirmed publishes: give them a moment, then fail them.
+      const inFlight = [...this.pending];
+      if (inFlight.length > 0) {
+        await Promise.race([Promise.allSettled(inFlight.map((p) => p.promise)), delay(CLOSE_GRACE_MS)]);
+      }
+      await this.linkOpening?.catch(() => undefined);
+      await Promise.all(this.links.map((l) => l.close()));
+      for (const p of this.pending) p.reject(new TransportClosedError('confirm a publish'));
+      for (const marker of this.markers.values()) marker.seen();
+      debug('closed %s', this.url);
+    })();
+    return this.closing;
+  }
+
+  on(listener: (event: TransportEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  // ---- queues (MQTT topics need no declaration) ------------------------------------------------------------
+
+  async createQueue(_kind: QueueKind, name: string, _options?: QueueOptions): Promise<void> {
+    this.assertOpen('create a queue');
+    this.assertTopic(name);
+  }
+
+  async removeQueue(_kind: QueueKind, _name: string): Promise<void> {
+    this.assertOpen('remove a queue');
+  }
+
+  async queueExists(_kind: QueueKind, _name: string): Promise<boolean> {
+    this.assertOpen('check a queue');
+    return true;
+  }
+
+  // ---- messages -------------------------------------------------------------------------------------------
+
+  async send(_kind: QueueKind, name: string, data: unknown, options: SendOptions = {}): Promise<void> {
+    this.assertOpen(`send to '${name}'`);
+    this.assertTopic(name);
+    const headers: Headers = { ...options.headers, [HEADER.id]: options.id ?? newMessageId() };
+    await this.publish(name, encodeBody(data), { qos: options.fast ? 0 : 1, headers });
+  }
+
+  async subscribe(queue: string, handler: DeliveryHandler, options: SubscribeOptions = {}): Promise<Subscription> {
+    this.assertOpen(`subscribe to '${queue}'`);
+    this.assertTopic(queue);
+    const group = options.group !== undefined ? groupName(options.group) : undefined;
+    const share = group !== undefined && (await this.sharedSubscriptions());
+    this.assertOpen(`subscribe to '${queue}'`);
+    const filterFor = (topic: string) => (share ? sharedFilter(group, topic) : topic);
+    const follower = new QueueFollower(this.followerHost(), queue, filterFor, (received) => {
+      const delivery = toDelivery(queue, received, (m, reason, code) => this.sendDeadLetter(m, reason, code));
+      try {
+        handler(delivery);
+      } catch (err) {
+        debug('%s: handler threw: %s', queue, reasonOf(err));
+        if (!delivery.settled) void delivery.nack(reasonOf(err), codeOf(err)).catch(() => undefined);
+      }
+    });
+    return this.track(queue, follower);
+  }
+
+  async tap(kind: QueueKind, name: string, handler: MessageHandler): Promise<Subscription> {
+    this.assertOpen(`tap '${name}'`);
+    this.assertTopic(name);
+    const deliver = (received: Received) => handler(toInMessage(name, received));
+    if (kind === 'inqueue') {
+      // What reaches an inqueue includes what arrives through its bindings.
+      return this.track(name, new QueueFollower(this.followerHost(), name, (t) => t, deliver));
+    }
+    return this.trackListen(name, name, 1, deliver);
+  }
+
+  async announce(message: unknown, options: { ttlMs?: number } = {}): Promise<void> {
+    this.assertOpen('announce');
+    const expiry = options.ttlMs !== undefined ? Math.max(1, Math.ceil(options.ttlMs / 1000)) : undefined;
+    await this.publish(DISCOVERY_TOPIC, encodeBody(message), { qos: 1, expiry });
+  }
+
+  async onDiscovery(handler: MessageHandler): Promise<Subscription> {
+    this.assertOpen('listen for discovery');
+    return this.trackListen(DISCOVERY_TOPIC, DISCOVERY_TOPIC, 1, (received) => handler(toInMessage(DISCOVERY_TOPIC, received)));
+  }
+
+  // ---- bindings -------------------------------------------------------------------------------------------
+
+  async addBinding(binding: Binding, options: BindingOptions = {}): Promise<void> {
+    this.assertOpen('add a binding');
+    this.assertBinding(binding);
+    const bridged = options.bridge === true;
+    const records = recordsOf(binding, bridged);
+    await Promise.all(records.map((r) => this.publish(bindingRecordTopic(r.tgt, r.src), encodeRecord(r), { qos: 1, retain: true })));
+    debug('binding %s -> %s recorded%s', binding.src, binding.tgt, bridged ? ' (bridged)' : '');
+    if (bridged) await this.startBridge(records);
+  }
+
+  async removeBinding(binding: Binding): Promise<void> {
+    this.assertOpen('remove a binding');
+    this.assertBinding(binding);
+    const records = recordsOf(binding, false);
+    for (const r of records) await this.stopBridge(r);
+    await Promise.all(records.map((r) => this.publish(bindingRecordTopic(r.tgt, r.src), Buffer.alloc(0), { qos: 1, retain: true })));
+    debug('binding %s -> %s removed', binding.src, binding.tgt);
+  }
+
+  async listBindings(): Promise<Binding[]> {
+    this.assertOpen('list bindings');
+    // A permanent view of every record (made once), then a marker so that recent changes have arrived too.
+    const { records } = await this.watchRecords(ALL_BINDINGS_FILTER, noop);
+    const view = this.views.get(ALL_BINDINGS_FILTER)?.view;
+    await this.sync(ALL_BINDINGS_FILTER, false);
+    return (view?.current() ?? records).filter((r) => r.deadletterOf === undefined).map(bindingOf);
+  }
+
+  // ---- internals ------------------------------------------------------------------------------------------
+
+  private emit(event: TransportEvent): void {
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(event);
+      } catch (err) {
+        debug('event listener threw: %s', (err as Error).message);
+      }
+    }
+  }
+
+  private assertOpen(what: string): void {
+    if (this.state !== 'open') throw new TransportClosedError(what);
+  }
+
+  private assertTopic(name: string): void {
+    if (!validTopicName(name)) throw new TypeError(`'${name}' cannot be an MQTT topic (empty, or contains + # or NUL)`);
+  }
+
+  private assertBinding(binding: Binding): void {
+    this.assertTopic(binding.src);
+    this.assertTopic(binding.tgt);
+    if (binding.deadletter !== undefined) this.assertTopic(binding.deadletter);
+  }
+
+  private get primary(): Link {
+    const link = this.links[0];
+    if (!link || this.state !== 'open') throw new TransportClosedError('publish');
+    return link;
+  }
+
+  /** Publish through the primary link; tracked so close() can wait for it. */
+  private publish(
+    topic: string,
+    payload: Buffer,
+    options: { qos: 0 | 1; retain?: boolean; headers?: Headers; expiry?: number },
+  ): Promise<void> {
+    const link = this.primary;
+    const opts: IClientPublishOptions = { qos: options.qos, retain: options.retain === true };
+    if (link.protocolVersion === 5) {
+      const properties: NonNullable<IClientPublishOptions['properties']> = {};
+      if (options.headers && Object.keys(options.headers).length > 0) properties.userProperties = { ...options.headers };
+      if (options.expiry !== undefined) properties.messageExpiryInterval = options.expiry;
+      if (Object.keys(properties).length > 0) opts.properties = properties;
+    }
+    let reject!: (err: Error) => void;
+    const promise = new Promise<void>((res, rej) => {
+      reject = rej;
+      link.publish(topic, payload, opts).then(res, rej);
+    });
+    const entry = { promise, reject };
+    this.pending.add(entry);
+    const done = () => this.pending.delete(entry);
+    promise.then(done, done);
+    return promise;
+  }
+
+  /** Subscribe `filter` on a link where it overlaps nothing else, opening one if needed. */
+  private async listen(filter: string, qos: 0 | 1, listener: Listener): Promise<Unlisten> {
+    for (;;) {
+      this.assertOpen(`subscribe to '${filter}'`);
+      const link = this.links.find((l) => l.canTake(filter));
+      if (link) {
+        const unlisten = await link.listen(filter, qos, listener);
+        return async () => {
+          await unlisten();
+          this.dropIdleLink(link);
+        };
+      }
+      this.linkOpening ??= this.addLink().finally(() => {
+        this.linkOpening = undefined;
+      });
+      await this.linkOpening;
+    }
+  }
+
+  private async addLink(): Promise<void> {
+    const version = this.links[0]?.protocolVersion;
+    const link = await Link.open({
+      url: this.brokerUrl,
+      name: this.name,
+      ...(version !== undefined ? { protocolVersion: version } : {}),
+      onEvent: (e) => this.emit(e),
+    });
+    if (this.state !== 'open') {
+      await link.close();
+      return;
+    }
+    debug('opened link %s for overlapping subscriptions', link.clientId);
+    this.links.push(link);
+  }
+
+  private dropIdleLink(link: Link): void {
+    if (link === this.links[0] || !link.idle || this.state !== 'open') return;
+    this.links = this.links.filter((l) => l !== link);
+    void link.close();
+  }
+
+  private followerHost(): FollowerHost {
+    return {
+      protocolVersion: this.primary.protocolVersion,
+      listen: (filter, qos, listener) => this.listen(filter, qos, listener),
+      watchRecords: (filter, listener) => this.watchRecords(filter, listener),
+    };
+  }
+
+  private async track(queue: string, follower: QueueFollower): Promise<Subscription> {
+    this.subscriptions.add(follower);
+    try {
+      await follower.start();
+    } catch (err) {
+      this.subscriptions.delete(follower);
+      throw err;
+    }
+    return {
+      queue,
+      cancel: async () => {
+        this.subscriptions.delete(follower);
+        await follower.cancel();
+      },
+    };
+  }
+
+  private async trackListen(queue: string, filter: string, qos: 0 | 1, deliver: (r: Received) => void): Promise<Subscription> {
+    let active = true;
+    const unlisten = await this.listen(filter, qos, (r) => {
+      if (active) deliver(r);
+    });
+    this.subscriptions.add(unlisten);
+    return {
+      queue,
+      cancel: async () => {
+        active = false;
+        if (!this.subscriptions.delete(unlisten)) return;
+        await unlisten();
+      },
+    };
+  }
+
+  /**
+   * Wait until everything retained under `filter` has reached our listeners: publish a marker that matches the
+   * filter and wait for it to come back (the broker delivers it after what it queued before). `initial` adds a
+   * short settle for brokers that stream retained messages after answering the subscription (aedes).
+   */
+  private async sync(filter: string, initial: boolean): Promise<void> {
+    const token = randomBytes(8).toString('hex');
+    let timer: NodeJS.Timeout | undefined;
+    const back = new Promise<boolean>((resolve) => {
+      this.markers.set(token, { filter, seen: () => resolve(true) });
+      timer = setTimeout(() => resolve(false), SYNC_TIMEOUT_MS);
+    });
+    try {
+      await this.publish(markerTopic(filter, token), encodeMarker(token), { qos: 1 });
+      if (!(await back)) debug('sync marker on %s did not come back within %d ms', filter, SYNC_TIMEOUT_MS);
+    } finally {
+      clearTimeout(timer);
+      this.markers.delete(token);
+    }
+    if (initial) await delay(SYNC_SETTLE_MS);
+  }
+
+  /** A marker reached the listener of `filter` (another listener seeing it proves nothing about this one). */
+  private markerSeen(token: string, filter: string): void {
+    const marker = this.markers.get(token);
+    if (marker?.filter === filter) marker.seen();
+  }
+
+  /**
+   * Join the live view of the binding records under `filter`, subscribing it (and waiting for its retained
+   * records) on first use. The subscription ends when the last one stops, except for the view of all records,
+   * which listBindings keeps.
+   */
+  private async watchRecords(filter: string, listener: RecordListener): Promise<{ records: BindingRecord[]; stop: Unlisten }> {
+    let entry = this.views.get(filter);
+    if (!entry) {
+      const view = new RecordView(filter, (token) => this.markerSeen(token, filter));
+      const ready = (async () => {
+        const unlisten = await this.listen(filter, 1, (m) => view.handle(m));
+        await this.sync(filter, true);
+        return unlisten;
+      })();
+      const e = { view, ready };
+      entry = e;
+      this.views.set(filter, e);
+      ready.catch(() => {
+        if (this.views.get(filter) === e) this.views.delete(filter);
+      });
+    }
+    const { view, ready } = entry;
+    const unlisten = await ready;
+    const records = view.join(listener);
+    let stopped = false;
+    return {
+      records,
+      stop: async () => {
+        if (stopped) return;
+        stopped = true;
+        view.leave(listener);
+        if (view.size > 0 || filter === ALL_BINDINGS_FILTER || this.views.get(filter)?.view !== view) return;
+        this.views.delete(filter);
+        await unlisten();
+      },
+    };
+  }
+
+  /** Whether `$share/…` works: MQTT 5 says so in CONNACK; on 3.1.1 we try once. */
+  private sharedSubscriptions(): Promise<boolean> {
+    this.sharedSupport ??= (async () => {
+      const link = this.primary;
+      if (link.protocolVersion === 5) return link.serverProperties.sharedSubscriptionAvailable !== false;
+      const topic = `msgflo/probe/${link.clientId}`;
+      let arrived!: () => void;
+      const got = new Promise<boolean>((resolve) => {
+        arrived = () => resolve(true);
+      });
+      const unlisten = await this.listen(sharedFilter('msgflo-probe', topic), 1, () => arrived());
+      try {
+        await this.publish(topic, encodeBody({ probe: 'shared-subscriptions' }), { qos: 1 });
+        return await Promise.race([got, delay(SHARE_PROBE_MS).then(() => false)]);
+      } finally {
+        await unlisten();
+      }
+    })().then((ok) => {
+      debug(ok ? 'broker has shared subscriptions' : 'broker has no shared subscriptions: every member of a group gets every message');
+      return ok;
+    });
+    this.sharedSupport.catch(() => {
+      this.sharedSupport = undefined;
+    });
+    return this.sharedSupport;
+  }
+
+  private async sendDeadLetter(message: InMessage, reason: string, code: string | undefined): Promise<void> {
+    if (this.state !== 'open') throw new TransportClosedError(`dead-letter a message from '${message.queue}'`);
+    const withHeaders = this.primary.protocolVersion === 5;
+    const dead = deadLetter(message, reason, code, withHeaders);
+    await this.publish(deadLetterTopic(message.queue), dead.payload, { qos: 1, headers: dead.headers });
+    debug('%s: message dead-lettered: %s', message.queue, reason);
+  }
+
+  private async startBridge(records: BindingRecord[]): Promise<void> {
+    for (const record of records) {
+      const key = bridgeKey(record);
+      if (this.bridges.has(key)) continue;
+      const bridge: Bridge = { unlistens: [] };
+      this.bridges.set(key, bridge);
+      const unlisten = this.listen(record.src, 1, (m) => {
+        if (this.bridges.get(key) === bridge) this.relay(record, m);
+      });
+      bridge.unlistens.push(unlisten);
+      try {
+        await unlisten;
+      } catch (err) {
+        this.bridges.delete(key);
+        throw err;
+      }
+      debug('bridging %s -> %s', record.src, record.tgt);
+    }
+  }
+
+  private async stopBridge(record: BindingRecord): Promise<void> {
+    const key = bridgeKey(record);
+    const bridge = this.bridges.get(key);
+    if (!bridge) return;
+    this.bridges.delete(key);
+    await Promise.all(bridge.unlistens.map(async (u) => (await u.catch(() => undefined))?.()));
+    debug('bridge %s -> %s stopped', record.src, record.tgt);
+  }
+
+  /** Forward one message src→tgt unchanged (body, id, headers), marking it as relayed. */
+  private relay(record: BindingRecord, m: Received): void {
+    if (this.state !== 'open') return;
+    const headers: Headers = { ...userProperties(m.packet), [HEADER.via]: record.src, [HEADER.relayed]: 'bridge' };
+    this.publish(record.tgt, m.payload, { qos: m.packet.qos === 0 ? 0 : 1, headers }).catch((err: unknown) => {
+      debug('bridge %s -> %s: %s', record.src, record.tgt, (err as Error).message);
+      if (this.state === 'open') this.emit({ type: 'error', error: err as Error });
+    });
+  }
+}
+
+function noop(): void {}
+
+/** The records a binding is stored as: itself, and for a roundrobin deadletter, `dead-<tgt>` → deadletter. */
+function recordsOf(binding: Binding, bridged: boolean): BindingRecord[] {
+  const main: BindingRecord = { type: binding.type, src: binding.src, tgt: binding.tgt };
+  if (binding.deadletter !== undefined) main.deadletter = binding.deadletter;
+  if (bridged) main.bridged = true;
+  const records = [main];
+  if (binding.type === 'roundrobin' && binding.deadletter !== undefined) {
+    const dead: BindingRecord = { type: 'pubsub', src: deadLetterTopic(binding.tgt), tgt: binding.deadletter, deadletterOf: binding.tgt };
+    if (bridged) dead.bridged = true;
+    records.push(dead);
+  }
+  return records;
+}
+
+function bridgeKey(record: BindingRecord): string {
+  return `${record.src}\u0000${record.tgt}`;
+}
+
+/** A shared-subscription group is one topic level: other characters are replaced. */
+function groupName(group: string): string {
+  return group.replace(/[/+#]/g, '_') || '_';
+}

@@ -1,0 +1,84 @@
+/** Received MQTT messages as msgflo-ts messages and deliveries; what nack publishes. Pure, except `nack` calls back. */
+import type { IPublishPacket } from 'mqtt';
+import { decodeBody, HEADER } from '../../protocol/envelope.js';
+import type { Delivery, Headers, InMessage } from '../types.js';
+import type { Received } from './link.js';
+
+/** Headers that are bookkeeping of this adapter, not the sender's: not shown to handlers, never forwarded. */
+const INTERNAL_HEADERS: ReadonlySet<string> = new Set([HEADER.id, HEADER.via, HEADER.relayed]);
+
+/** All MQTT 5 user properties, one value each (the first, if a name repeats). */
+export function userProperties(packet: IPublishPacket): Headers {
+  const props = packet.properties?.userProperties;
+  const out: Headers = {};
+  if (!props) return out;
+  for (const [key, value] of Object.entries(props)) {
+    const v = Array.isArray(value) ? value[0] : value;
+    if (typeof v === 'string') out[key] = v;
+  }
+  return out;
+}
+
+export function toInMessage(queue: string, received: Received): InMessage {
+  const all = userProperties(received.packet);
+  const headers: Headers = {};
+  for (const [k, v] of Object.entries(all)) if (!INTERNAL_HEADERS.has(k)) headers[k] = v;
+  const { data, jsonError } = decodeBody(received.payload);
+  return {
+    queue,
+    data,
+    raw: received.payload,
+    jsonError,
+    headers,
+    id: all[HEADER.id],
+    redelivered: received.packet.dup === true,
+  };
+}
+
+export type NackSender = (message: InMessage, reason: string, code: string | undefined) => Promise<void>;
+
+/**
+ * A delivery that is settled at most once: ack is a no-op on the wire (mqtt.js has acknowledged the PUBLISH
+ * already), nack publishes the message to `dead-<queue>`. Settling again is a no-op.
+ */
+export function toDelivery(queue: string, received: Received, sendNack: NackSender): Delivery {
+  const message = toInMessage(queue, received);
+  let settled = false;
+  return {
+    ...message,
+    get settled() {
+      return settled;
+    },
+    async ack() {
+      settled = true;
+    },
+    async nack(reason: string, code?: string) {
+      if (settled) return;
+      settled = true;
+      await sendNack(message, reason, code);
+    },
+  };
+}
+
+/**
+ * The dead-letter message for a refused one. MQTT 5: the original body with the reason in user properties.
+ * MQTT 3.1.1 has no headers: a JSON wrapper `{"x-msgflo-reason", "x-msgflo-code", "x-msgflo-queue", "data"}`.
+ */
+export function deadLetter(
+  message: InMessage,
+  reason: string,
+  code: string | undefined,
+  withHeaders: boolean,
+): { payload: Buffer; headers: Headers } {
+  if (withHeaders) {
+    const headers: Headers = { ...message.headers, [HEADER.reason]: reason, [HEADER.originalQueue]: message.queue };
+    if (code !== undefined) headers[HEADER.code] = code;
+    if (message.id !== undefined) headers[HEADER.id] = message.id;
+    return { payload: message.raw, headers };
+  }
+  const wrapper: Record<string, unknown> = { [HEADER.reason]: reason };
+  if (code !== undefined) wrapper[HEADER.code] = code;
+  wrapper[HEADER.originalQueue] = message.queue;
+  wrapper.data = message.data;
+  return { payload: Buffer.from(JSON.stringify(wrapper)), headers: {} };
+}
