@@ -102,6 +102,16 @@ describe('AmqpTransport @broker', function () {
       await t.close();
     });
 
+    it('reports a refused virtual host as BrokerAuthError', async () => {
+      const u = new URL(AMQP_URL);
+      u.pathname = `/${uniqueName('novhost')}`;
+      await assert.rejects(new AmqpTransport(u.toString(), {}).connect(), (err: unknown) => {
+        assert.ok(err instanceof BrokerAuthError, String(err));
+        assert.match(String((err.cause as Error).message), /virtual host/);
+        return true;
+      });
+    });
+
     it('reports a closed port as BrokerUnreachableError', async () => {
       const t = new AmqpTransport('amqp://guest:topsecret@127.0.0.1:1', {});
       await assert.rejects(t.connect(), (err: unknown) => {
@@ -455,6 +465,53 @@ describe('AmqpTransport @broker', function () {
       await d2!.ack();
       await t.send('inqueue', q, 'three');
       await (await got.waitCount(3))[2]!.ack();
+    });
+
+    it('reports a consumer channel the broker closed as an error event, and stays usable', async () => {
+      const t = await transport();
+      const q = track(uniqueName('amqp') + '.IN');
+      await t.createQueue('inqueue', q);
+      const events: TransportEvent[] = [];
+      t.on((e) => events.push(e));
+      const got = new Collector<Delivery>();
+      await t.subscribe(q, got.push);
+      await t.send('inqueue', q, 'x');
+      const [d] = await got.waitCount(1);
+      // Provoke 406 PRECONDITION_FAILED (unknown delivery tag) behind the transport's back.
+      const ch = Reflect.get(d!, 'channel') as Channel;
+      ch.ack({ fields: { deliveryTag: 9999 } } as unknown as GetMessage);
+      await waitFor(() => events.some((e) => e.type === 'error' && /stopped by the broker/.test(e.error.message)), 'an error event');
+      assert.equal(events.some((e) => e.type === 'disconnect'), false);
+      // The message went back to the queue; a new subscription gets it.
+      const again = new Collector<Delivery>();
+      await t.subscribe(q, (m) => {
+        void m.ack();
+        again.push(m);
+      });
+      const [r] = await again.waitCount(1);
+      assert.equal(r!.data, 'x');
+    });
+
+    it('reports a consumed queue deleted under it as QueueNotFoundError, and stays usable', async () => {
+      const t = await transport();
+      const q = track(uniqueName('amqp') + '.IN');
+      await t.createQueue('inqueue', q);
+      const events: TransportEvent[] = [];
+      t.on((e) => events.push(e));
+      await t.subscribe(q, (d) => void d.ack());
+      const ch = await rawChannel();
+      await ch.deleteQueue(q);
+      await ch.close();
+      await waitFor(() => events.some((e) => e.type === 'error' && e.error instanceof QueueNotFoundError), 'an error event');
+      await t.createQueue('inqueue', q);
+      const got = new Collector<Delivery>();
+      await t.subscribe(q, (d) => {
+        void d.ack();
+        got.push(d);
+      });
+      await t.send('inqueue', q, 'back');
+      assert.equal((await got.waitCount(1))[0]!.data, 'back');
+      assert.equal(events.some((e) => e.type === 'disconnect'), false);
     });
 
     it('nack dead-letters a copy with x-msgflo-reason, code and queue headers', async () => {

@@ -59,9 +59,30 @@ function scrubbed(err: unknown, url: string): unknown {
   return clean;
 }
 
+/**
+ * RabbitMQ refuses connection.open (530 NOT_ALLOWED) for a virtual host that does not exist or that the user
+ * may not use; amqplib then only says it expected ConnectionOpenOk.
+ */
+export function isVhostRefused(err: unknown): boolean {
+  return /Expected ConnectionOpenOk; got <ConnectionClose/.test(messageOf(err));
+}
+
+function vhostOf(url: string): string {
+  try {
+    const path = new URL(url).pathname.slice(1);
+    return path ? decodeURIComponent(path) : '/';
+  } catch {
+    return '?';
+  }
+}
+
 /** Map an amqplib connect failure to BrokerAuthError or BrokerUnreachableError (the password never appears). */
 export function connectError(url: string, err: unknown): MsgfloError {
   const cause = scrubbed(err, url);
   if (isAuthFailure(err)) return new BrokerAuthError(url, { cause });
+  if (isVhostRefused(err)) {
+    const why = new Error(`access to virtual host '${vhostOf(url)}' refused: it does not exist or the user may not use it`, { cause });
+    return new BrokerAuthError(url, { cause: why });
+  }
   return new BrokerUnreachableError(url, { cause });
 }

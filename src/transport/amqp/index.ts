@@ -101,11 +101,16 @@ class ChannelSubscription implements Subscription {
   private readonly onDone: (sub: ChannelSubscription) => void;
   private cancelling: Promise<void> | undefined;
 
+  private channelClosed = false;
+
   constructor(queue: string, channel: Channel, onDone: (sub: ChannelSubscription) => void, cleanup?: (ch: Channel) => Promise<unknown>) {
     this.queue = queue;
     this.channel = channel;
     this.onDone = onDone;
     this.cleanup = cleanup;
+    channel.on('close', () => {
+      this.channelClosed = true;
+    });
   }
 
   addConsumer(tag: string): void {
@@ -128,11 +133,12 @@ class ChannelSubscription implements Subscription {
     if (!this.cancelling) {
       this.cancelling = (async () => {
         log('cancel subscription on %s', this.queue);
-        for (const tag of this.consumerTags) await quietly(() => this.channel.cancel(tag));
+        // Never send on a channel the broker has closed: a frame on it is a connection error (504).
+        for (const tag of this.consumerTags) if (!this.channelClosed) await quietly(() => this.channel.cancel(tag));
         await Promise.allSettled([...this.settling]);
         const cleanup = this.cleanup;
-        if (cleanup) await quietly(() => cleanup(this.channel));
-        await quietly(() => this.channel.close());
+        if (cleanup && !this.channelClosed) await quietly(() => cleanup(this.channel));
+        if (!this.channelClosed) await quietly(() => this.channel.close());
         this.onDone(this);
       })();
     }
@@ -472,9 +478,17 @@ export class AmqpTransport implements Transport {
     this.assertOpen(what);
     const publisher = this.publisher;
     if (!publisher) throw new TransportClosedError(what);
-    const prefetch = options.prefetch ?? DEFAULT_PREFETCH;
+    // AMQP prefetch is an unsigned short; 0 means unlimited.
+    const prefetch = Math.min(0xffff, Math.max(0, Math.floor(options.prefetch ?? DEFAULT_PREFETCH)));
     const ch = await this.openChannel(`consume ${queue}`);
     const sub = new ChannelSubscription(queue, ch, (s) => this.subscriptions.delete(s));
+    ch.on('error', (err: Error) => {
+      // The broker closed this consumer's channel (the connection itself is fine, or we would not be open).
+      if (sub.cancelled || this.state !== 'open' || !this.subscriptions.has(sub)) return;
+      this.emit({ type: 'error', error: new Error(`The consumer of '${queue}' was stopped by the broker: ${err.message}`, { cause: err }) });
+      // amqplib emits 'error' before it marks the channel closed: release the subscription afterwards.
+      setImmediate(() => void sub.cancel());
+    });
     try {
       await ch.prefetch(prefetch);
       const { consumerTag } = await ch.consume(
@@ -501,7 +515,7 @@ export class AmqpTransport implements Transport {
     if (sub.cancelled) return;
     log('broker cancelled the consumer of %s', sub.queue);
     this.emit({ type: 'error', error: new QueueNotFoundError(sub.queue) });
-    void sub.cancel();
+    setImmediate(() => void sub.cancel());
   }
 
   /** Hand a delivery to its handler; a handler that throws (or rejects) gets the message dead-lettered. */
