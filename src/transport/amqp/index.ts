@@ -28,11 +28,12 @@ import type {
   TransportEvent,
 } from '../types.js';
 import { AmqpDelivery, copyProperties, toInMessage } from './delivery.js';
-import { connectError, isNotFound, isPreconditionFailed } from './errors.js';
+import { connectError, isNotFound, ReplyCode } from './errors.js';
 import { Publisher } from './publisher.js';
-import { createSteps, deadLetterSteps, discoverySteps, removeSteps, roundRobinExchange, type Step } from './topology.js';
+import { createSteps, deadLetterExchangeStep, discoverySteps, removeSteps, roundRobinExchange, type Step } from './topology.js';
 
 const log = logger('amqp');
+const { NOT_FOUND, PRECONDITION_FAILED } = ReplyCode;
 
 export interface AmqpTransportOptions extends TransportOptions {
   /** Give up connecting after this long (default 10 s). */
@@ -364,7 +365,7 @@ export class AmqpTransport implements Transport {
 
   removeQueue(kind: QueueKind, name: string): Promise<void> {
     return this.withAdmin(`remove ${kind} '${name}'`, async (run) => {
-      for (const step of removeSteps(kind, name)) await run(step, [404]);
+      for (const step of removeSteps(kind, name)) await run(step, [NOT_FOUND]);
     });
   }
 
@@ -389,7 +390,7 @@ export class AmqpTransport implements Transport {
    * with other properties (406: e.g. transient, made by its owner) is used as it is.
    */
   private async ensure(run: (step: Step, tolerate?: number[]) => Promise<void>, kind: QueueKind, name: string): Promise<void> {
-    for (const step of createSteps(kind, name, true)) await run(step, [406]);
+    for (const step of createSteps(kind, name, true)) await run(step, [PRECONDITION_FAILED]);
   }
 
   addBinding(binding: Binding, _options: BindingOptions = {}): Promise<void> {
@@ -404,13 +405,12 @@ export class AmqpTransport implements Transport {
         await run({ what: `bind queue '${tgt}' to '${src}'`, run: (ch) => ch.bindQueue(tgt, src, '') });
       } else {
         const direct = roundRobinExchange(src);
-        await run({ what: `assert direct exchange '${direct}'`, run: (ch) => ch.assertExchange(direct, 'direct', { durable: true }) }, [406]);
+        await run({ what: `assert direct exchange '${direct}'`, run: (ch) => ch.assertExchange(direct, 'direct', { durable: true }) }, [PRECONDITION_FAILED]);
         await run({ what: `bind exchange '${direct}' to '${src}'`, run: (ch) => ch.bindExchange(direct, src, '') });
         await run({ what: `bind queue '${tgt}' to '${direct}'`, run: (ch) => ch.bindQueue(tgt, direct, '') });
         if (deadletter !== undefined) {
           await this.ensure(run, 'inqueue', deadletter);
-          const [assertDead] = deadLetterSteps(tgt, true);
-          if (assertDead) await run(assertDead, [406]);
+          await run(deadLetterExchangeStep(tgt), [PRECONDITION_FAILED]);
           const dead = deadLetterName(tgt);
           await run({ what: `bind queue '${deadletter}' to '${dead}'`, run: (ch) => ch.bindQueue(deadletter, dead, '') });
         }
@@ -424,16 +424,16 @@ export class AmqpTransport implements Transport {
     return this.withAdmin(`remove ${binding.type} binding ${src} -> ${tgt}`, async (run) => {
       if (binding.type === 'roundrobin') {
         const direct = roundRobinExchange(src);
-        await run({ what: `unbind queue '${tgt}' from '${direct}'`, run: (ch) => ch.unbindQueue(tgt, direct, '') }, [404]);
+        await run({ what: `unbind queue '${tgt}' from '${direct}'`, run: (ch) => ch.unbindQueue(tgt, direct, '') }, [NOT_FOUND]);
         // `out-SRC` is shared by every roundrobin edge from SRC (of any coordinator): delete it, and with it
         // its binding to SRC, only when no queue is bound to it any more (else 406, tolerated).
-        await run({ what: `delete exchange '${direct}' if unused`, run: (ch) => ch.deleteExchange(direct, { ifUnused: true }) }, [404, 406]);
+        await run({ what: `delete exchange '${direct}' if unused`, run: (ch) => ch.deleteExchange(direct, { ifUnused: true }) }, [NOT_FOUND, PRECONDITION_FAILED]);
         if (deadletter !== undefined) {
           const dead = deadLetterName(tgt);
-          await run({ what: `unbind queue '${deadletter}' from '${dead}'`, run: (ch) => ch.unbindQueue(deadletter, dead, '') }, [404]);
+          await run({ what: `unbind queue '${deadletter}' from '${dead}'`, run: (ch) => ch.unbindQueue(deadletter, dead, '') }, [NOT_FOUND]);
         }
       } else {
-        await run({ what: `unbind queue '${tgt}' from '${src}'`, run: (ch) => ch.unbindQueue(tgt, src, '') }, [404]);
+        await run({ what: `unbind queue '${tgt}' from '${src}'`, run: (ch) => ch.unbindQueue(tgt, src, '') }, [NOT_FOUND]);
       }
       this.bindings.delete(bindingKey(binding));
     });
@@ -600,7 +600,7 @@ export class AmqpTransport implements Transport {
     if (!this.discoveryReady) {
       const ready = this.withAdmin('declare discovery exchange', async (run) => {
         // 406: someone declared them otherwise; use them as they are.
-        for (const step of discoverySteps()) await run(step, [406]);
+        for (const step of discoverySteps()) await run(step, [PRECONDITION_FAILED]);
       });
       this.discoveryReady = ready;
       ready.catch(() => {

@@ -48,10 +48,15 @@ export function outqueueSteps(name: string, persistent: boolean): Step[] {
  * The dead-letter exchange is always durable and never auto-deleted: msgflo's roundrobin binding asserts
  * `dead-<tgt>` with default options, so anything else would make that assertion fail with 406.
  */
+export function deadLetterExchangeStep(name: string): Step {
+  const dead = deadLetterName(name);
+  return step(`assert fanout exchange '${dead}'`, (ch) => ch.assertExchange(dead, 'fanout', { durable: true, autoDelete: false }));
+}
+
 export function deadLetterSteps(name: string, persistent: boolean): Step[] {
   const dead = deadLetterName(name);
   return [
-    step(`assert fanout exchange '${dead}'`, (ch) => ch.assertExchange(dead, 'fanout', { durable: true, autoDelete: false })),
+    deadLetterExchangeStep(name),
     step(`assert queue '${dead}'`, (ch) => ch.assertQueue(dead, { durable: persistent, autoDelete: false })),
     step(`bind queue '${dead}' to '${dead}'`, (ch) => ch.bindQueue(dead, dead, '')),
   ];
