@@ -229,6 +229,7 @@ export class Coordinator extends EventEmitter<{ event: [CoordinatorEvent] }> {
   private resolveBindings(): { bindings: ResolvedBinding[]; blocked: Set<string> } {
     const out: ResolvedBinding[] = [];
     const blocked = new Set<string>();
+    const downstream = new Map<string, string[]>();
     if (!this.graph) return { bindings: out, blocked };
     for (const b of graphBindings(this.graph)) {
       const src = this.queueFor(b.src, 'outport');
@@ -237,12 +238,25 @@ export class Coordinator extends EventEmitter<{ event: [CoordinatorEvent] }> {
         blocked.add(b.src.node);
         continue;
       }
+      downstream.set(b.src.node, [...(downstream.get(b.src.node) ?? []), b.tgt.node, ...(b.deadletter ? [b.deadletter.node] : [])]);
       const binding: ResolvedBinding = { type: b.type, src, tgt, bridge: this.needsBridge(b.tgt.node) };
       if (b.deadletter) {
         const dl = this.queueFor(b.deadletter, 'inport');
         if (dl) binding.deadletter = dl;
       }
       out.push(binding);
+    }
+    // A node is blocked when any node downstream of it has an edge that cannot be bound yet: what an IIP to
+    // it causes would be lost there.
+    let grew = true;
+    while (grew) {
+      grew = false;
+      for (const [node, next] of downstream) {
+        if (!blocked.has(node) && next.some((n) => blocked.has(n))) {
+          blocked.add(node);
+          grew = true;
+        }
+      }
     }
     return { bindings: out, blocked };
   }
