@@ -183,8 +183,7 @@ for (const target of targets) {
       const maker2 = await transport('maker2');
       await bind(maker2, { type: 'pubsub', src: src2, tgt });
       await maker2.close();
-      await waitFor(() => (consumer as unknown as { subscriptions: Set<{ sources?: string[] }> }).subscriptions.size > 0);
-      await sleep(200);
+      await sleep(200); // the new record reaches the consumer, which subscribes the new source
       await producer.send('outqueue', src2, { via: 'live record' });
       await waitFor(() => got.length === 2, 4000, 'message through the live binding record');
       assert.deepEqual(got[1]!.data, { via: 'live record' });
@@ -438,52 +437,17 @@ describe('MqttTransport credentials @broker', function () {
   });
 
   describe('on a Mosquitto with a password file', () => {
-    let dir: string;
-    let child: ChildProcess | undefined;
-    let port: number;
-
+    let mosquitto: PrivateMosquitto | undefined;
     before(async function () {
-      const mosquitto = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto', '/usr/local/sbin/mosquitto'].find((p) => existsSync(p));
-      if (!mosquitto) return this.skip();
-      dir = mkdtempSync(path.join(tmpdir(), 'msgflo-mosq-'));
-      chmodSync(dir, 0o755); // mosquitto started as root reads its files as the user 'mosquitto'
-      port = await freePort();
-      // mosquitto_passwd format: user:$7$… is awkward to compute; a plain-text file is converted by mosquitto_passwd -U.
-      writeFileSync(path.join(dir, 'pw'), 'user:secret\n');
-      const upgraded = spawn('mosquitto_passwd', ['-U', path.join(dir, 'pw')], { stdio: 'ignore' });
-      const ok = await new Promise<boolean>((resolve) => {
-        upgraded.on('error', () => resolve(false));
-        upgraded.on('exit', (code) => resolve(code === 0));
-      });
-      if (!ok) return this.skip();
-      writeFileSync(
-        path.join(dir, 'mosquitto.conf'),
-        `listener ${port} 127.0.0.1\nallow_anonymous false\npassword_file ${path.join(dir, 'pw')}\npersistence false\n`,
-      );
-      child = spawn(mosquitto, ['-c', path.join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
-      const end = Date.now() + 5000;
-      for (;;) {
-        const up = await new Promise<boolean>((resolve) => {
-          const s = net.connect(port, '127.0.0.1', () => {
-            s.destroy();
-            resolve(true);
-          });
-          s.on('error', () => resolve(false));
-        });
-        if (up) break;
-        if (Date.now() > end) return this.skip();
-        await sleep(50);
-      }
+      mosquitto = await startPrivateMosquitto({ user: 'user', password: 'secret' });
+      if (!mosquitto) this.skip();
     });
     after(async () => {
-      if (child && child.exitCode === null) {
-        child.kill('SIGTERM');
-        await new Promise((r) => child!.once('exit', r));
-      }
-      if (dir) rmSync(dir, { recursive: true, force: true });
+      await mosquitto?.stop();
     });
 
     it('gives BrokerAuthError for wrong or missing credentials, and connects with MQTT 5 with the right ones', async () => {
+      const { port } = mosquitto!;
       await assert.rejects(new MqttTransport(`mqtt://user:wrong@127.0.0.1:${port}`, {}).connect(), BrokerAuthError);
       await assert.rejects(new MqttTransport(`mqtt://127.0.0.1:${port}`, {}).connect(), BrokerAuthError);
       const good = new MqttTransport(`mqtt://user:secret@127.0.0.1:${port}`, {});
@@ -521,8 +485,110 @@ describe('MqttTransport connection events @broker', function () {
     }
   });
 
+  it('MQTT 5: reports disconnect and reconnect, and subscribes again when the broker lost the session', async function () {
+    const mosquitto = await startPrivateMosquitto();
+    if (!mosquitto) return this.skip();
+    const t = new MqttTransport(mosquitto.url, { name: 'events5' });
+    const events: TransportEvent['type'][] = [];
+    t.on((e) => events.push(e.type));
+    try {
+      await t.connect();
+      assert.equal(t.protocolVersion, 5);
+      const [src, q] = [uniqueName('a.OUT'), uniqueName('q')];
+      await t.addBinding({ type: 'pubsub', src, tgt: q });
+      const got: unknown[] = [];
+      await t.subscribe(q, (d) => got.push(d.data), { group: 'g' });
+      await mosquitto.stop();
+      await waitFor(() => events.includes('disconnect'), 4000, 'disconnect event');
+      await mosquitto.start(); // persistence off: sessions and retained records are gone
+      await waitFor(() => events.includes('reconnect'), 6000, 'reconnect event');
+      await sleep(300);
+      await t.send('inqueue', q, 'after');
+      await waitFor(() => got.length === 1, 4000, 'delivery after reconnect');
+      assert.deepEqual(got, ['after']);
+    } finally {
+      await t.close();
+      await mosquitto.stop();
+    }
+  });
+
   it('rejects URLs that are not MQTT', () => {
     assert.throws(() => new MqttTransport('amqp://localhost', {}), /not an MQTT scheme/);
     assert.throws(() => new MqttTransport('not a url', {}), /not a URL/);
   });
 });
+
+interface PrivateMosquitto {
+  readonly port: number;
+  readonly url: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** A Mosquitto of our own on a free port (optionally with one user), or undefined when it is not installed. */
+async function startPrivateMosquitto(auth?: { user: string; password: string }): Promise<PrivateMosquitto | undefined> {
+  const binary = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto', '/usr/local/sbin/mosquitto'].find((p) => existsSync(p));
+  if (!binary) return undefined;
+  const dir = mkdtempSync(path.join(tmpdir(), 'msgflo-mosq-'));
+  chmodSync(dir, 0o755); // mosquitto started as root reads its files as the user 'mosquitto'
+  const port = await freePort();
+  let conf = `listener ${port} 127.0.0.1\npersistence false\n`;
+  if (auth) {
+    // A plain-text password file, hashed in place by mosquitto_passwd -U.
+    const pw = path.join(dir, 'pw');
+    writeFileSync(pw, `${auth.user}:${auth.password}\n`);
+    const hashed = await new Promise<boolean>((resolve) => {
+      const p = spawn('mosquitto_passwd', ['-U', pw], { stdio: 'ignore' });
+      p.on('error', () => resolve(false));
+      p.on('exit', (code) => resolve(code === 0));
+    });
+    if (!hashed) {
+      rmSync(dir, { recursive: true, force: true });
+      return undefined;
+    }
+    conf += `allow_anonymous false\npassword_file ${pw}\n`;
+  } else {
+    conf += 'allow_anonymous true\n';
+  }
+  writeFileSync(path.join(dir, 'mosquitto.conf'), conf);
+
+  let child: ChildProcess | undefined;
+  const reachable = () =>
+    new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    });
+  const handle: PrivateMosquitto = {
+    port,
+    url: `mqtt://127.0.0.1:${port}`,
+    async start() {
+      child = spawn(binary, ['-c', path.join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
+      const end = Date.now() + 5000;
+      while (!(await reachable())) {
+        if (Date.now() > end || child.exitCode !== null) throw new Error(`private mosquitto on port ${port} did not start`);
+        await sleep(50);
+      }
+    },
+    async stop() {
+      const c = child;
+      child = undefined;
+      if (c && c.exitCode === null) {
+        const exited = new Promise((r) => c.once('exit', r));
+        c.kill('SIGTERM');
+        await exited;
+      }
+    },
+  };
+  try {
+    await handle.start();
+  } catch {
+    await handle.stop();
+    rmSync(dir, { recursive: true, force: true });
+    return undefined;
+  }
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  return handle;
+}

@@ -60,8 +60,13 @@ export class QueueFollower {
     return [...this.follows.keys()];
   }
 
+  /** Deliver nothing more, without unsubscribing (the connection is about to close). */
+  silence(): void {
+    this.cancelled = true;
+  }
+
   async cancel(): Promise<void> {
-    if (this.cancelled) return;
+    if (this.cancelled && this.unlistens.length === 0 && this.follows.size === 0) return;
     this.cancelled = true;
     const follows = [...this.follows.values()];
     this.follows.clear();

@@ -88,7 +88,8 @@ export class MqttTransport implements Transport {
   /** Sync markers awaited, by token: the filter whose listener must see it, and what to call then. */
   private readonly markers = new Map<string, { filter: string; seen: () => void }>();
   private readonly bridges = new Map<string, Bridge>();
-  private readonly subscriptions = new Set<QueueFollower | Unlisten>();
+  /** Live subscriptions: each entry silences one (on close, where the connection ends them anyway). */
+  private readonly subscriptions = new Set<() => void>();
   /** Live views of binding records by filter, shared by the followers of one queue. */
   private readonly views = new Map<string, { view: RecordView; ready: Promise<Unlisten> }>();
   private sharedSupport: Promise<boolean> | undefined;
@@ -140,9 +141,8 @@ export class MqttTransport implements Transport {
       await this.connecting?.catch(() => undefined);
       if (!wasOpen && this.links.length === 0) return;
       this.bridges.clear();
-      const followers = [...this.subscriptions];
+      for (const silence of this.subscriptions) silence();
       this.subscriptions.clear();
-      for (const s of followers) if (s instanceof QueueFollower) void s.cancel();
       // Unconfirmed publishes: give them a moment, then fail them.
       const inFlight = [...this.pending];
       if (inFlight.length > 0) {
@@ -366,17 +366,18 @@ export class MqttTransport implements Transport {
   }
 
   private async track(queue: string, follower: QueueFollower): Promise<Subscription> {
-    this.subscriptions.add(follower);
+    const silence = () => follower.silence();
+    this.subscriptions.add(silence);
     try {
       await follower.start();
     } catch (err) {
-      this.subscriptions.delete(follower);
+      this.subscriptions.delete(silence);
       throw err;
     }
     return {
       queue,
       cancel: async () => {
-        this.subscriptions.delete(follower);
+        if (!this.subscriptions.delete(silence)) return;
         await follower.cancel();
       },
     };
@@ -387,12 +388,15 @@ export class MqttTransport implements Transport {
     const unlisten = await this.listen(filter, qos, (r) => {
       if (active) deliver(r);
     });
-    this.subscriptions.add(unlisten);
+    const silence = () => {
+      active = false;
+    };
+    this.subscriptions.add(silence);
     return {
       queue,
       cancel: async () => {
         active = false;
-        if (!this.subscriptions.delete(unlisten)) return;
+        if (!this.subscriptions.delete(silence)) return;
         await unlisten();
       },
     };
