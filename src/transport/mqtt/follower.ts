@@ -55,11 +55,6 @@ export class QueueFollower {
     }
   }
 
-  /** The sources currently followed (subscribed). */
-  get sources(): string[] {
-    return [...this.follows.keys()];
-  }
-
   /** Deliver nothing more, without unsubscribing (the connection is about to close). */
   silence(): void {
     this.cancelled = true;

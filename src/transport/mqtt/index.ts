@@ -146,7 +146,7 @@ export class MqttTransport implements Transport {
       // Unconfirmed publishes: give them a moment, then fail them.
       const inFlight = [...this.pending];
       if (inFlight.length > 0) {
-        await Promise.race([Promise.allSettled(inFlight.map((p) => p.promise)), delay(CLOSE_GRACE_MS)]);
+        await within(CLOSE_GRACE_MS, Promise.allSettled(inFlight.map((p) => p.promise)), undefined);
       }
       await this.linkOpening?.catch(() => undefined);
       await Promise.all(this.links.map((l) => l.close()));
@@ -184,6 +184,9 @@ export class MqttTransport implements Transport {
     this.assertOpen(`send to '${name}'`);
     this.assertTopic(name);
     const headers: Headers = { ...options.headers, [HEADER.id]: options.id ?? newMessageId() };
+    // Only a bridge may say a message was relayed (followers drop relayed copies of what they read directly).
+    delete headers[HEADER.via];
+    delete headers[HEADER.relayed];
     await this.publish(name, encodeBody(data), { qos: options.fast ? 0 : 1, headers });
   }
 
@@ -481,7 +484,7 @@ export class MqttTransport implements Transport {
       const unlisten = await this.listen(sharedFilter('msgflo-probe', topic), 1, () => arrived());
       try {
         await this.publish(topic, encodeBody({ probe: 'shared-subscriptions' }), { qos: 1 });
-        return await Promise.race([got, delay(SHARE_PROBE_MS).then(() => false)]);
+        return await within(SHARE_PROBE_MS, got, false);
       } finally {
         await unlisten();
       }
@@ -544,6 +547,19 @@ export class MqttTransport implements Transport {
 }
 
 function noop(): void {}
+
+/** `promise`, or `fallback` after `ms` (the timer does not outlive the answer). */
+async function within<T, F>(ms: number, promise: Promise<T>, fallback: F): Promise<T | F> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<F>((resolve) => {
+    timer = setTimeout(() => resolve(fallback), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** The records a binding is stored as: itself, and for a roundrobin deadletter, `dead-<tgt>` → deadletter. */
 function recordsOf(binding: Binding, bridged: boolean): BindingRecord[] {

@@ -126,11 +126,6 @@ export function sharedFilter(group: string, topic: string): string {
   return `$share/${group}/${topic}`;
 }
 
-/** A shared-subscription group name must be one non-empty topic level without wildcards. */
-export function validGroupName(group: string): boolean {
-  return group.length > 0 && !/[/+#]/.test(group);
-}
-
 /** The filter that topics are matched against: `$share/<group>/<f>` → `f`. */
 export function matchingFilter(filter: string): string {
   if (!filter.startsWith('$share/')) return filter;
