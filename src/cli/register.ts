@@ -286,20 +286,24 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     const announced = new Set<string>();
     while (!io.signal.aborted) {
       for (const message of messages) {
-        try {
-          await transport.announce(message, { ttlMs });
-        } catch (err) {
-          if (io.signal.aborted) break;
-          io.stderr.write(`${COMMAND}: announcing ${message.payload.role} failed: ${reasonOf(err)}\n`);
-          if (err instanceof TransportClosedError) {
+        let sent = false;
+        // A second attempt only after a reconnect; any other failure waits for the next heartbeat.
+        for (let attempt = 0; attempt < 2 && !sent && !io.signal.aborted; attempt++) {
+          try {
+            await transport.announce(message, { ttlMs });
+            sent = true;
+          } catch (err) {
+            if (io.signal.aborted) break;
+            io.stderr.write(`${COMMAND}: announcing ${message.payload.role} failed: ${reasonOf(err)}\n`);
+            if (!(err instanceof TransportClosedError)) break;
             // The connection is gone for good (AMQP does not reconnect by itself): make a new one.
             await transport.close().catch(() => {});
             transport = undefined;
             transport = await connect();
             io.stderr.write(`${COMMAND}: reconnected to ${transport.url}\n`);
           }
-          continue;
         }
+        if (!sent) continue;
         if (!announced.has(message.payload.role)) {
           announced.add(message.payload.role);
           io.stdout.write(`announced ${describe(message.payload)}\n`);
