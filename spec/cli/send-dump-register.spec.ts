@@ -76,7 +76,16 @@ describe('CLI: msgflo-send-message, msgflo-dump-message, msgflo-register', funct
 
       it('exits 2 on bad usage', async () => {
         const env = { MSGFLO_BROKER: 'direct://unused' };
-        for (const argv of [[], ['--json', '1'], ['--queue', 'q'], ['--queue', 'q', '--json', '1', 'extra'], ['--queue', 'q', '--json', '1', '--nope']]) {
+        const bad = [
+          [],
+          ['--json', '1'],
+          ['--queue', 'q'],
+          ['--queue', 'q', '--json', '1', 'extra'],
+          ['--queue', 'q', '--json', '1', '--nope'],
+          // An MQTT topic name cannot hold wildcards (checked before connecting: that broker is unreachable).
+          ['--queue', 'a/+', '--json', '1', '--broker', 'mqtt://127.0.0.1:1'],
+        ];
+        for (const argv of bad) {
           const r = await run(sendMain, argv, env);
           assert.equal(r.code, 2, `${argv.join(' ')}: ${r.stderr}`);
           assert.match(r.stderr, /^msgflo-send-message: /);
@@ -110,7 +119,7 @@ describe('CLI: msgflo-send-message, msgflo-dump-message, msgflo-register', funct
 
       it('exits 2 on bad usage', async () => {
         const env = { MSGFLO_BROKER: 'direct://unused' };
-        const bad = [[], ['--amount', '2'], ['--queue', 'q', '--amount', '0'], ['--queue', 'q', '--amount', '1.5'], ['--queue', 'q', '--amount', 'x'], ['--queue', 'q', '--timeout', '-1'], ['--queue', 'q', 'extra']];
+        const bad = [[], ['--amount', '2'], ['--queue', 'q', '--amount', '0'], ['--queue', 'q', '--amount', '1.5'], ['--queue', 'q', '--amount', 'x'], ['--queue', 'q', '--timeout', '-1'], ['--queue', 'q', 'extra'], ['--queue', 'a/#', '--broker', 'mqtt://127.0.0.1:1']];
         for (const argv of bad) {
           const r = await run(dumpMain, argv, env);
           assert.equal(r.code, 2, `${argv.join(' ')}: ${r.stderr}`);

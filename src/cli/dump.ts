@@ -10,6 +10,7 @@ import { connectTransport } from '../transport/index.js';
 import type { Delivery, InMessage, Transport } from '../transport/types.js';
 import { parseCli, reportError, requireBroker } from './common.js';
 import { type CliIO, EXIT } from './io.js';
+import { checkQueueName } from './send.js';
 
 const COMMAND = 'msgflo-dump-message';
 
@@ -31,8 +32,9 @@ A body that is not JSON is printed as a JSON string.
 Options:
   --queue QUEUE    queue, outqueue or topic to read
   --amount N       messages to print before exiting (default 1)
-  --tap            observe instead of consuming (AMQP: only messages that pass
-                   through the exchange named QUEUE are seen)
+  --tap            observe instead of consuming (on AMQP a tapped inqueue shows
+                   what is sent to its same-named exchange, not what arrives
+                   through bindings: tap the outqueue bound to it instead)
   --timeout S      give up after S seconds (exit 1) when fewer than N arrived;
                    default: wait until N arrived or until interrupted
   --broker URL     broker (default: MSGFLO_BROKER), e.g. amqp://user:pass@host
@@ -205,6 +207,7 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     amount = parsed.values.amount === undefined ? 1 : positive(parsed.values.amount, '--amount', true);
     timeoutS = parsed.values.timeout === undefined ? undefined : positive(parsed.values.timeout, '--timeout', false);
     broker = requireBroker(parsed.values.broker, io.env, COMMAND);
+    checkQueueName(broker, queue, COMMAND);
   } catch (err) {
     return reportError(err, io, COMMAND);
   }

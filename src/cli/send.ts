@@ -34,6 +34,24 @@ credentials, or the queue does not exist (on AMQP; MQTT topics always exist);
 Example:
   ${COMMAND} --broker amqp://localhost --queue repeat.IN --json '{"hello": "world"}'`;
 
+const MQTT_SCHEMES = new Set(['mqtt:', 'mqtts:', 'ws:', 'wss:']);
+
+/**
+ * Refuse, as a usage error and before connecting, a queue name that the broker's transport cannot use: on MQTT a
+ * queue is a topic name, which may not contain the wildcards `+` and `#` (nor NUL).
+ */
+export function checkQueueName(broker: string, queue: string, command: string): void {
+  let scheme = '';
+  try {
+    scheme = new URL(broker).protocol;
+  } catch {
+    return; // the transport reports a bad URL
+  }
+  if (MQTT_SCHEMES.has(scheme) && /[+#\u0000]/.test(queue)) {
+    throw new UsageError(`'${queue}' cannot be an MQTT topic: a queue name may not contain the wildcards + and #`, command);
+  }
+}
+
 interface Values {
   queue?: string;
   json?: string;
@@ -64,6 +82,7 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
       throw new BadJsonError('--json', { cause: err });
     }
     broker = requireBroker(parsed.values.broker, io.env, COMMAND);
+    checkQueueName(broker, queue, COMMAND);
   } catch (err) {
     const code = reportError(err, io, COMMAND);
     // Invalid JSON is the user's input, like any other usage error: exit 2.
