@@ -308,6 +308,10 @@ describe('CLI: msgflo-send-message, msgflo-dump-message, msgflo-register', funct
         assert.ok(Date.now() - started < 3000);
         assert.deepEqual(jsonLines(r.stdout), [{ only: 1 }]);
         assert.match(r.stderr, /timed out after 0.3 s: got 1 of 2 messages from 'slow.IN'/);
+        // What was printed was taken: it does not come back.
+        await admin.send('inqueue', 'slow.IN', { next: 2 });
+        const again = await run(dumpMain, ['--queue', 'slow.IN', '--amount', '2', '--timeout', '0.3'], env);
+        assert.deepEqual(jsonLines(again.stdout), [{ next: 2 }]);
       });
 
       it('on SIGINT/SIGTERM: exits 0 when something was printed, 1 when nothing was', async () => {
@@ -326,6 +330,8 @@ describe('CLI: msgflo-send-message, msgflo-dump-message, msgflo-register', funct
         some.abort();
         assert.equal(await partial, 0);
         assert.deepEqual(jsonLines(some.stdout()), ['one']);
+        const after = await run(dumpMain, ['--queue', 'sig.IN', '--timeout', '0.2'], env);
+        assert.equal(after.code, 1, 'the printed message was acked, not returned to the queue');
       });
 
       it('registers foreign participants once with --forever=false', async () => {

@@ -5,7 +5,7 @@
  * Unlike msgflo it can also *tap* an outqueue (an AMQP fanout exchange such as `role.OUT`) through a private
  * temporary queue, which takes nothing from the participants bound to it; `--tap` asks for that explicitly.
  */
-import { ErrorCodes, MsgfloError, QueueNotFoundError, TransportClosedError, UsageError } from '../errors.js';
+import { ErrorCodes, MsgfloError, QueueNotFoundError, TransportClosedError, UsageError, reasonOf } from '../errors.js';
 import { connectTransport } from '../transport/index.js';
 import type { Delivery, InMessage, Transport } from '../transport/types.js';
 import { parseCli, reportError, requireBroker } from './common.js';
@@ -140,6 +140,16 @@ class Dumper {
     }
   };
 
+  /**
+   * Ack what was printed but held back (when stopping early): printed messages must not come back to the queue
+   * and be dumped twice. Resolves with the failure, if any.
+   */
+  async ackPrinted(): Promise<unknown> {
+    const held = this.held.splice(0);
+    const results = await Promise.allSettled(held.map((d) => d.ack()));
+    return results.find((r): r is PromiseRejectedResult => r.status === 'rejected')?.reason;
+  }
+
   private print(message: InMessage): void {
     this.printed++;
     this.io.stdout.write(line(message));
@@ -239,6 +249,12 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     }
 
     const outcome = await dumper.finished;
+    if (outcome.kind !== 'done') {
+      const failure = await dumper.ackPrinted();
+      if (failure !== undefined && outcome.kind !== 'failed') {
+        io.stderr.write(`${COMMAND}: printed messages could not be acked and may be delivered again: ${reasonOf(failure)}\n`);
+      }
+    }
     const got = `${dumper.printed} of ${amount} ${plural(amount)} from '${queue}'`;
     if (outcome.kind === 'done') return EXIT.OK;
     if (outcome.kind === 'interrupted') {
