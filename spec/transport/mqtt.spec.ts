@@ -283,6 +283,37 @@ for (const target of targets) {
       assert.deepEqual([...got1, ...got2].sort((a, b) => (a as number) - (b as number)), [...Array(20).keys()]);
     });
 
+    it('gives a crashed member no more work: the group goes on with the others', async () => {
+      const q = uniqueName('w.IN');
+      // A member in another process, killed without a goodbye (no DISCONNECT).
+      const moduleUrl = new URL('../../src/transport/mqtt/index.ts', import.meta.url).href;
+      const script = `
+        const { MqttTransport } = await import(${JSON.stringify(moduleUrl)});
+        const t = new MqttTransport(${JSON.stringify(target.url())}, { name: 'doomed' });
+        await t.connect();
+        await t.subscribe(${JSON.stringify(q)}, (d) => void d.ack(), { group: 'w' });
+        process.stdout.write('ready\\n');
+        setInterval(() => {}, 1000);`;
+      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const exited = new Promise((r) => child.once('exit', r));
+      try {
+        await new Promise<void>((resolve, reject) => {
+          child.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('ready') && resolve());
+          child.once('exit', (code) => reject(new Error(`member process exited early (${code})`)));
+        });
+        const [survivor, producer] = await Promise.all([transport('survivor'), transport('producer')]);
+        const got: unknown[] = [];
+        await survivor.subscribe(q, (d) => got.push(d.data), { group: 'w' });
+        child.kill('SIGKILL');
+        await exited;
+        await sleep(300); // the broker sees the connection drop
+        for (let i = 0; i < 10; i++) await producer.send('inqueue', q, i);
+        await waitFor(() => got.length === 10, 4000, `all 10 messages at the survivor (got ${got.length})`);
+      } finally {
+        if (child.exitCode === null) child.kill('SIGKILL');
+      }
+    });
+
     it('shares the sources of binding records within the group too', async () => {
       const [src, tgt] = [uniqueName('a.OUT'), uniqueName('w.IN')];
       const [w1, w2, producer] = await Promise.all([transport('w1'), transport('w2'), transport('producer')]);

@@ -40,8 +40,6 @@ export interface LinkOptions {
   onEvent(event: TransportEvent): void;
 }
 
-/** Seconds a broker keeps an MQTT 5 session after an unexpected disconnect (so a reconnect loses nothing). */
-const SESSION_EXPIRY_S = 120;
 const CONNECT_TIMEOUT_MS = 10_000;
 const RECONNECT_PERIOD_MS = 1000;
 /** CONNACK codes meaning "wrong or missing credentials" (3.1.1: 4, 5; MQTT 5: 0x86, 0x87, 0x8A, 0x8C). */
@@ -62,7 +60,10 @@ export class Link {
   readonly clientId: string;
   readonly protocolVersion: ProtocolVersion;
   private readonly client: MqttClient;
+  /** Routes by subscription filter. No two of them overlap, so a topic matches one route at most. */
   private readonly routes = new Map<string, Route>();
+  /** The routes without wildcards, by the topic they match (the common case, found without scanning). */
+  private readonly literal = new Map<string, Route>();
   private readonly onEvent: (event: TransportEvent) => void;
   private closing: Promise<void> | undefined;
   private outage = false;
@@ -73,9 +74,8 @@ export class Link {
     this.clientId = clientId;
     this.protocolVersion = version;
     this.onEvent = onEvent;
-    // From now on, reconnect by ourselves; on MQTT 5 resume the session so messages queued meanwhile arrive.
+    // From now on, reconnect by ourselves (mqtt.js subscribes again: sessions are not kept, see connectOnce).
     client.options.reconnectPeriod = RECONNECT_PERIOD_MS;
-    if (version === 5) client.options.clean = false;
     client.on('message', (topic, payload, packet) => this.dispatch({ topic, payload, packet }));
     client.on('close', () => {
       if (this.closing || this.outage) return;
@@ -162,14 +162,14 @@ export class Link {
         ready: Promise.resolve(),
       };
       route = r;
-      this.routes.set(filter, r);
+      this.add(r);
       r.ready = this.client.subscribeAsync(filter, { qos }).then((granted) => {
         const refused = granted.find((g) => (g.qos & 0x80) !== 0);
         if (refused) throw new Error(`Broker refused the subscription to '${filter}' (code ${refused.qos})`);
         debug('%s subscribed %s', this.clientId, filter);
       });
       r.ready.catch(() => {
-        if (this.routes.get(filter) === r) this.routes.delete(filter);
+        if (this.routes.get(filter) === r) this.remove(r);
       });
     }
     const r = route;
@@ -181,7 +181,7 @@ export class Link {
       const i = r.listeners.indexOf(listener);
       if (i >= 0) r.listeners.splice(i, 1);
       if (r.listeners.length > 0 || this.routes.get(filter) !== r) return;
-      this.routes.delete(filter);
+      this.remove(r);
       if (this.closing) return;
       try {
         await this.client.unsubscribeAsync(filter);
@@ -197,19 +197,18 @@ export class Link {
     await this.client.publishAsync(topic, payload, options);
   }
 
-  /** Disconnect: gracefully (DISCONNECT, MQTT 5 session discarded) when connected and idle, else at once. */
+  /** Disconnect: gracefully (DISCONNECT) when connected and nothing is in flight, else at once. */
   close(): Promise<void> {
     this.closing ??= (async () => {
       const client = this.client;
       const outgoing = Object.keys((client as unknown as { outgoing: object }).outgoing ?? {}).length;
       const graceful = client.connected && outgoing === 0;
-      const disconnect = this.protocolVersion === 5 ? { properties: { sessionExpiryInterval: 0 } } : {};
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           client.stream?.destroy();
           resolve();
         }, 2000);
-        client.end(!graceful, disconnect, () => {
+        client.end(!graceful, {}, () => {
           clearTimeout(timer);
           resolve();
         });
@@ -219,15 +218,32 @@ export class Link {
     return this.closing;
   }
 
+  private add(route: Route): void {
+    this.routes.set(route.filter, route);
+    if (!/[+#]/.test(route.match)) this.literal.set(route.match, route);
+  }
+
+  private remove(route: Route): void {
+    this.routes.delete(route.filter);
+    if (this.literal.get(route.match) === route) this.literal.delete(route.match);
+  }
+
   private dispatch(message: Received): void {
-    for (const route of this.routes.values()) {
-      if (!topicMatches(route.match, message.topic)) continue;
-      if (route.shared) {
-        const listener = route.listeners[route.next++ % route.listeners.length];
-        if (listener) this.call(listener, message);
-      } else {
-        for (const listener of [...route.listeners]) this.call(listener, message);
+    let route = this.literal.get(message.topic);
+    if (!route) {
+      for (const r of this.routes.values()) {
+        if (r.match !== message.topic && /[+#]/.test(r.match) && topicMatches(r.match, message.topic)) {
+          route = r;
+          break;
+        }
       }
+    }
+    if (!route) return debug('%s: no subscription for %s', this.clientId, message.topic);
+    if (route.shared) {
+      const listener = route.listeners[route.next++ % route.listeners.length];
+      if (listener) this.call(listener, message);
+    } else {
+      for (const listener of [...route.listeners]) this.call(listener, message);
     }
   }
 
@@ -253,6 +269,11 @@ function sanitize(name: string): string {
   return name.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 64) || 'msgflo';
 }
 
+/**
+ * One connection attempt, without retries. The session is clean and ends with the connection: client ids are
+ * random, so a session left behind could never be resumed, and on a broker such as Mosquitto an offline session in
+ * a shared-subscription group keeps taking its share of the group's messages until it expires (they are lost).
+ */
 function connectOnce(url: string, clientId: string, version: ProtocolVersion): Promise<MqttClient> {
   const options: IClientOptions = {
     clientId,
@@ -262,7 +283,6 @@ function connectOnce(url: string, clientId: string, version: ProtocolVersion): P
     connectTimeout: CONNECT_TIMEOUT_MS,
     ...credentials(url),
   };
-  if (version === 5) options.properties = { sessionExpiryInterval: SESSION_EXPIRY_S };
   return new Promise<MqttClient>((resolve, reject) => {
     let client: MqttClient;
     try {
