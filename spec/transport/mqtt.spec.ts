@@ -492,7 +492,7 @@ describe('MqttTransport credentials @broker', function () {
 describe('MqttTransport connection events @broker', function () {
   this.timeout(15000);
 
-  it('reports disconnect and reconnect, and resubscribes after the broker comes back', async () => {
+  it('reports disconnect and reconnect, subscribes again, and drops binding records the broker lost', async () => {
     let broker = await startEmbeddedBroker();
     const { port } = broker;
     const t = new MqttTransport(broker.url, { name: 'events' });
@@ -500,16 +500,26 @@ describe('MqttTransport connection events @broker', function () {
     t.on((e) => events.push(e.type));
     try {
       await t.connect();
-      const q = uniqueName('q');
+      const [src, q] = [uniqueName('a.OUT'), uniqueName('q')];
+      const binding: Binding = { type: 'pubsub', src, tgt: q };
+      await t.addBinding(binding);
       const got: unknown[] = [];
       await t.subscribe(q, (d) => got.push(d.data));
-      await broker.close();
+      await broker.close(); // the embedded broker keeps nothing: the record is gone with it
       await waitFor(() => events.includes('disconnect'), 4000, 'disconnect event');
       broker = await startEmbeddedBroker({ port });
       await waitFor(() => events.includes('reconnect'), 6000, 'reconnect event');
-      await sleep(200);
+      await sleep(500);
+      assert.deepEqual(await t.listBindings(), []);
+      await t.send('outqueue', src, 'unbound');
       await t.send('inqueue', q, 'after');
       await waitFor(() => got.length === 1, 4000, 'delivery after reconnect');
+      // Made again (as a coordinator does when it reconciles), the binding works again.
+      await t.addBinding(binding);
+      await sleep(200);
+      await t.send('outqueue', src, 'bound again');
+      await waitFor(() => got.length === 2, 4000, 'delivery through the binding made again');
+      assert.deepEqual(got, ['after', 'bound again']);
     } finally {
       await t.close();
       await broker.close();

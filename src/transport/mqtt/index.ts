@@ -61,6 +61,8 @@ const SYNC_TIMEOUT_MS = 3000;
 const SYNC_SETTLE_MS = 20;
 /** How long the shared-subscription probe waits for its message (MQTT 3.1.1 brokers only). */
 const SHARE_PROBE_MS = 500;
+/** After a reconnect, before checking binding records again. */
+const RESYNC_DELAY_MS = 200;
 /** How long close() waits for unconfirmed publishes. */
 const CLOSE_GRACE_MS = 5000;
 
@@ -264,6 +266,7 @@ export class MqttTransport implements Transport {
   // ---- internals ------------------------------------------------------------------------------------------
 
   private emit(event: TransportEvent): void {
+    if (event.type === 'reconnect' && this.state === 'open') void this.resyncRecords();
     for (const listener of [...this.listeners]) {
       try {
         listener(event);
@@ -410,21 +413,39 @@ export class MqttTransport implements Transport {
    * filter and wait for it to come back (the broker delivers it after what it queued before). `initial` adds a
    * short settle for brokers that stream retained messages after answering the subscription (aedes).
    */
-  private async sync(filter: string, initial: boolean): Promise<void> {
+  private async sync(filter: string, initial: boolean): Promise<boolean> {
     const token = randomBytes(8).toString('hex');
     let timer: NodeJS.Timeout | undefined;
     const back = new Promise<boolean>((resolve) => {
       this.markers.set(token, { filter, seen: () => resolve(true) });
       timer = setTimeout(() => resolve(false), SYNC_TIMEOUT_MS);
     });
+    let ok: boolean;
     try {
       await this.publish(markerTopic(filter, token), encodeMarker(token), { qos: 1 });
-      if (!(await back)) debug('sync marker on %s did not come back within %d ms', filter, SYNC_TIMEOUT_MS);
+      ok = await back;
+      if (!ok) debug('sync marker on %s did not come back within %d ms', filter, SYNC_TIMEOUT_MS);
     } finally {
       clearTimeout(timer);
       this.markers.delete(token);
     }
     if (initial) await delay(SYNC_SETTLE_MS);
+    return ok;
+  }
+
+  /**
+   * After a reconnect the broker sends the retained records again, but says nothing of those removed meanwhile
+   * (or lost, if the broker restarted): records not sent again before a marker are dropped.
+   */
+  private async resyncRecords(): Promise<void> {
+    await delay(RESYNC_DELAY_MS); // mqtt.js subscribes again first
+    for (const [filter, { view }] of this.views) {
+      if (this.state !== 'open') return;
+      view.beginResync();
+      const complete = await this.sync(filter, true).catch(() => false);
+      if (this.state !== 'open') return;
+      view.endResync(complete);
+    }
   }
 
   /** A marker reached the listener of `filter` (another listener seeing it proves nothing about this one). */

@@ -21,6 +21,8 @@ export class RecordView {
   /** Current records by topic. */
   private readonly records = new Map<string, BindingRecord>();
   private readonly listeners = new Set<RecordListener>();
+  /** During a resync: records not (yet) sent again by the broker. */
+  private unconfirmed: Set<string> | undefined;
 
   /** @param onMarker called with each sync marker this view's subscription receives. */
   constructor(
@@ -46,6 +48,25 @@ export class RecordView {
     this.listeners.delete(listener);
   }
 
+  /** The broker is about to send the retained records again: remember which ones we have. */
+  beginResync(): void {
+    this.unconfirmed = new Set(this.records.keys());
+  }
+
+  /** The records the broker did not send again are gone (only when `complete`: the marker came back). */
+  endResync(complete: boolean): void {
+    const gone = this.unconfirmed;
+    this.unconfirmed = undefined;
+    if (!complete || !gone) return;
+    for (const topic of gone) {
+      const record = this.records.get(topic);
+      if (!record) continue;
+      debug('binding record %s -> %s is gone', record.src, record.tgt);
+      this.records.delete(topic);
+      this.notify({ kind: 'delete', src: record.src, tgt: record.tgt });
+    }
+  }
+
   /** Feed a message from the subscription to `filter`. */
   handle(message: Received): void {
     const event = parseRecordMessage(message.topic, message.payload);
@@ -66,6 +87,11 @@ export class RecordView {
         change = { kind: 'set', record: event.record };
         break;
     }
+    this.unconfirmed?.delete(message.topic);
+    this.notify(change);
+  }
+
+  private notify(change: RecordChange): void {
     for (const listener of [...this.listeners]) {
       try {
         listener(change);
