@@ -29,7 +29,7 @@ const noBroker = { MSGFLO_BROKER: undefined };
 
 describe('e2e: npm start (msgflo on the embedded broker)', function () {
   this.timeout(30_000);
-  afterEach(() => stopAllClis());
+  afterEach(() => stopAllClis('SIGTERM'));
 
   it('runs the demo graph on an embedded broker on a free port, and stops its participants on SIGTERM', async () => {
     const msgflo = startCli('msgflo', ['--graph', 'graphs/demo.fbp'], { env: noBroker });
@@ -60,7 +60,7 @@ for (const [name, url] of [
       roles = [];
     });
     afterEach(async () => {
-      await stopAllClis();
+      await stopAllClis('SIGTERM');
       await cleanupRoles(url, roles);
     });
     const role = (prefix: string) => {
@@ -122,7 +122,7 @@ for (const [name, url] of [
 
 describe('e2e: bad input', function () {
   this.timeout(30_000);
-  afterEach(() => stopAllClis());
+  afterEach(() => stopAllClis('SIGTERM'));
 
   it('refuses a malformed graph with file, line and column (exit 1)', async () => {
     const file = graphFile(`a(Repeat) OUT -> IN b(Print)\nb OUT -> -> IN c(Drop)\n`);

@@ -105,6 +105,12 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     for (const b of network.coordinator.bindings()) for (const line of describeBinding(b)) io.stdout.write(` ${line}\n`);
     const bridged = network.coordinator.bindings().filter((b) => b.bridge);
     if (!forever) {
+      const pending = network.coordinator.pendingIips();
+      if (pending.length) {
+        io.stderr.write(
+          `msgflo-setup: warning: IIPs not sent, their participants are not running and MQTT keeps nothing for them: ${pending.map((t) => `${t.node}.${t.port}`).join(', ')}; use --discover or --participants\n`,
+        );
+      }
       if (bridged.length) {
         io.stderr.write(
           `msgflo-setup: warning: ${bridged.length} edge(s) lead to msgflo-era MQTT participants, which only receive while a coordinator forwards for them: use --forever or run msgflo\n`,

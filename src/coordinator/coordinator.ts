@@ -128,15 +128,11 @@ export class Coordinator extends EventEmitter<{ event: [CoordinatorEvent] }> {
 
   /** Handle one raw discovery message (as received on `fbp`). Invalid ones are reported and ignored. */
   onDiscoveryMessage(message: InMessage): void {
-    const data = message.data as { command?: unknown; payload?: { id?: unknown } } | null;
     try {
       if (message.jsonError) throw new DiscoveryInvalidError([`body is not JSON (${message.jsonError.message})`]);
-      if (data && data.command === 'leave' && typeof data.payload?.id === 'string') {
-        this.registry.leave(data.payload.id);
-        return;
-      }
-      const parsed = parseDiscovery(data);
-      this.registry.update(parsed.payload);
+      const parsed = parseDiscovery(message.data);
+      if (parsed.payload.leaving === true) this.registry.leave(parsed.payload.id);
+      else this.registry.update(parsed.payload);
     } catch (err) {
       const raw = message.raw.toString('utf8').slice(0, 500);
       log('ignoring invalid discovery message: %s', reasonOf(err));
@@ -163,6 +159,12 @@ export class Coordinator extends EventEmitter<{ event: [CoordinatorEvent] }> {
 
   participants(): ParticipantEntry[] {
     return this.registry.all();
+  }
+
+  /** IIPs of the graph not sent yet (their target, or a binding downstream of it, is not there yet). */
+  pendingIips(): PortRef[] {
+    if (!this.graph) return [];
+    return this.graph.iips.filter((iip, i) => !this.iipsSent.has(this.iipKey(iip.tgt, i))).map((iip) => iip.tgt);
   }
 
   /** Bindings this coordinator has made and not removed. */
@@ -261,6 +263,11 @@ export class Coordinator extends EventEmitter<{ event: [CoordinatorEvent] }> {
     return { bindings: out, blocked };
   }
 
+  /** Whether a live participant reads this inqueue. */
+  private targetIsLive(queue: string): boolean {
+    return this.registry.all().some((e) => e.info.inports.some((p) => p.queue === queue));
+  }
+
   /** On MQTT, msgflo-era targets don't follow binding records: forward for them in this process. */
   private needsBridge(role: string): boolean {
     if (this.transport.brokerBindings) return false;
@@ -297,7 +304,9 @@ export class Coordinator extends EventEmitter<{ event: [CoordinatorEvent] }> {
       }
       for (const [key, b] of desired) {
         if (this.applied.has(key)) continue;
-        await this.transport.addBinding(b, { bridge: b.bridge });
+        // On MQTT, wait until a live msgflo-ts target follows the new edge, so IIPs sent next are not lost.
+        const follows = !this.transport.brokerBindings && !b.bridge && this.targetIsLive(b.tgt);
+        await this.transport.addBinding(b, { bridge: b.bridge, ...(follows ? { confirmMs: 3000 } : {}) });
         this.applied.set(key, b);
         log('bound %s', key);
         this.emitEvent({ type: 'binding-added', binding: b });
@@ -323,7 +332,10 @@ export class Coordinator extends EventEmitter<{ event: [CoordinatorEvent] }> {
       if (blocked.has(iip.tgt.node)) continue;
       const queue = this.queueFor(iip.tgt, 'inport');
       if (!queue) continue;
-      if (!this.discover && this.registry.byRole(iip.tgt.node).length === 0) {
+      if (this.registry.byRole(iip.tgt.node).length === 0) {
+        // Nobody reads the queue now. A broker-side queue keeps the IIP until its participant comes (msgflo-setup
+        // without --discover); an MQTT topic would drop it, and a role that went away gets it when it is back.
+        if (this.discover || !this.transport.brokerBindings) continue;
         if (!(await this.transport.queueExists('inqueue', queue))) await this.transport.createQueue('inqueue', queue);
       }
       const data = iipValue(iip.data);

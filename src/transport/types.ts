@@ -86,6 +86,12 @@ export interface BindingOptions {
    * binding records. The bridge lives as long as this transport.
    */
   bridge?: boolean;
+  /**
+   * MQTT only: wait up to this many ms until a reader of the target says it follows the binding (what is sent to
+   * `src` before that is not delivered to `tgt` on MQTT). Resolves either way. Ignored where bindings are
+   * broker-side.
+   */
+  confirmMs?: number;
 }
 
 export type TransportEvent =

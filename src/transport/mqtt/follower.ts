@@ -16,6 +16,8 @@ const debug = logger('mqtt');
 export interface FollowerHost {
   readonly protocolVersion: ProtocolVersion;
   listen(filter: string, qos: 0 | 1, listener: Listener): Promise<Unlisten>;
+  /** Tell whoever waits for it that `tgt` now follows `src`. */
+  announceFollowing(tgt: string, src: string): void;
   /** Follow the binding records under `filter`: the current ones, then every change, until `stop`. */
   watchRecords(filter: string, listener: (change: RecordChange) => void): Promise<{ records: BindingRecord[]; stop: Unlisten }>;
 }
@@ -112,6 +114,7 @@ export class QueueFollower {
               return undefined;
             }
             follow.ready = true;
+            this.host.announceFollowing(this.queue, src);
             return unlisten;
           },
           (err: unknown) => {

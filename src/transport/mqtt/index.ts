@@ -46,6 +46,7 @@ import {
   deadLetterTopic,
   encodeMarker,
   encodeRecord,
+  followingTopic,
   markerTopic,
   sharedFilter,
   validTopicName,
@@ -240,9 +241,24 @@ export class MqttTransport implements Transport {
     this.assertBinding(binding);
     const bridged = options.bridge === true;
     const records = recordsOf(binding, bridged);
-    await Promise.all(records.map((r) => this.publish(bindingRecordTopic(r.tgt, r.src), encodeRecord(r), { qos: 1, retain: true })));
-    debug('binding %s -> %s recorded%s', binding.src, binding.tgt, bridged ? ' (bridged)' : '');
-    if (bridged) await this.startBridge(records);
+    // Wait (bounded) until a reader of the target says it follows the new record, when asked to.
+    const confirmMs = !bridged && options.confirmMs ? options.confirmMs : 0;
+    let confirmed: Promise<boolean> = Promise.resolve(true);
+    let stopWaiting: Unlisten | undefined;
+    if (confirmMs > 0) {
+      let resolveConfirmed!: (ok: boolean) => void;
+      confirmed = new Promise((r) => (resolveConfirmed = r));
+      stopWaiting = await this.listen(followingTopic(binding.tgt, binding.src), 1, () => resolveConfirmed(true));
+      setTimeout(() => resolveConfirmed(false), confirmMs).unref();
+    }
+    try {
+      await Promise.all(records.map((r) => this.publish(bindingRecordTopic(r.tgt, r.src), encodeRecord(r), { qos: 1, retain: true })));
+      debug('binding %s -> %s recorded%s', binding.src, binding.tgt, bridged ? ' (bridged)' : '');
+      if (bridged) await this.startBridge(records);
+      if (!(await confirmed)) debug('binding %s -> %s: no reader of the target confirmed within %d ms', binding.src, binding.tgt, confirmMs);
+    } finally {
+      await stopWaiting?.();
+    }
   }
 
   async removeBinding(binding: Binding): Promise<void> {
@@ -368,6 +384,11 @@ export class MqttTransport implements Transport {
       protocolVersion: this.primary.protocolVersion,
       listen: (filter, qos, listener) => this.listen(filter, qos, listener),
       watchRecords: (filter, listener) => this.watchRecords(filter, listener),
+      announceFollowing: (tgt, src) => {
+        this.publish(followingTopic(tgt, src), encodeBody({ tgt, src }), { qos: 1 }).catch((err: Error) =>
+          debug('cannot announce that %s follows %s: %s', tgt, src, err.message),
+        );
+      },
     };
   }
 

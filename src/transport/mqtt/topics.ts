@@ -24,6 +24,16 @@ export function bindingRecordTopic(tgt: string, src: string): string {
   return `${BINDINGS_ROOT}/${encodeURIComponent(tgt)}/${encodeURIComponent(src)}`;
 }
 
+export const FOLLOWING_ROOT = 'msgflo/following';
+
+/**
+ * Where a reader of `tgt` says it now follows `src` (non-retained): lets whoever recorded the binding wait until
+ * the edge really carries messages (nothing sent to `src` before that reaches `tgt` on MQTT).
+ */
+export function followingTopic(tgt: string, src: string): string {
+  return `${FOLLOWING_ROOT}/${encodeURIComponent(tgt)}/${encodeURIComponent(src)}`;
+}
+
 /** The records whose target is `tgt` (what a subscriber of `tgt` follows). */
 export function bindingRecordsFilter(tgt: string): string {
   return `${BINDINGS_ROOT}/${encodeURIComponent(tgt)}/+`;
