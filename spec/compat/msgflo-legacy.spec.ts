@@ -458,13 +458,9 @@ describe('compat: msgflo 0.12 (npm msgflo / msgflo-nodejs) @broker', function ()
       });
     });
 
-    // KNOWN BUG (reported, not fixed here): a msgflo-ts participant that stops gracefully announces
-    // {protocol:'discovery', command:'leave'} on `fbp`. On AMQP that reaches the durable `fbp` queue (kept there up
-    // to 60 s when nothing consumes it); msgflo 0.12's setup throws 'Unknown FBP message' from its consumer for
-    // any command but 'participant', and the process dies (the original coordinator only logs it, with a stack).
-    // Same on MQTT for a leave sent while it runs. Remove `.skip` once the leave no longer reaches msgflo-era
-    // observers (or is a message they accept).
-    it.skip('the original msgflo-setup --discover survives one of our participants stopping (discovery:leave)', async () => {
+    // A msgflo-ts participant that stops gracefully says goodbye with a discovery message flagged `leaving`: the
+    // original tools (which throw on any command but 'participant') must take it as one more heartbeat.
+    it('the original msgflo-setup --discover survives one of our participants stopping (leaving heartbeat)', async () => {
       const [a, b] = [role('a'), role('b')];
       const graph = tmpFile(`${uniqueName('leave')}.fbp`, `${a}(Repeat) OUT -> IN ${b}(Print)\n`);
       const library = tmpFile(`${uniqueName('lib')}.json`, JSON.stringify({ msgflo: { namespace: '', components: {} } }));

@@ -134,7 +134,8 @@ describe('participant (in-memory transport)', () => {
   it('finishes in-flight work on stop, then says goodbye', async () => {
     const leaves = new Collector<InMessage>();
     await observer.onDiscovery((m) => {
-      if ((m.data as { command: string }).command === 'leave') leaves.push(m);
+      const d = m.data as { command: string; payload: { leaving?: boolean; role: string } };
+      if (d.command === 'participant' && d.payload.leaving === true && d.payload.role === role) leaves.push(m);
     });
     await observer.send('inqueue', `${role}.IN`, 'last');
     await sleep(5);

@@ -299,9 +299,9 @@ export class Participant<In extends string = string, Out extends string = string
     await this.behaviour.stop?.();
     await this.definition.stop?.();
     if (wasRunning) {
-      await this.transport
-        .announce({ protocol: 'discovery', command: 'leave', payload: { id: this.id, role: this.role } })
-        .catch(() => {});
+      // A normal discovery message flagged `leaving`: msgflo-era tools take it as one more heartbeat (they throw on
+      // unknown commands), our coordinator as a goodbye.
+      await this.transport.announce(discoveryMessage({ ...this.info(), leaving: true })).catch(() => {});
     }
     await this.transport.close();
     this.state = 'stopped';

@@ -26,6 +26,8 @@ export interface ParticipantInfo {
   heartbeat?: number;
   /** msgflo-ts: `msgflo-ts@<version>`; tells the coordinator the participant follows MQTT binding records. */
   library?: string;
+  /** msgflo-ts: sent once by a participant that stops gracefully. */
+  leaving?: boolean;
   [extra: string]: unknown;
 }
 
@@ -67,6 +69,7 @@ export const discoverySchema = {
         outports: { type: 'array', items: portSchema },
         heartbeat: { type: 'number', exclusiveMinimum: 0 },
         library: { type: 'string' },
+        leaving: { type: 'boolean' },
       },
     },
   },
