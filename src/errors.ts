@@ -23,6 +23,7 @@ export const ErrorCodes = {
   HANDLER: 'MSGFLO_ERR_HANDLER',
   UNKNOWN_PORT: 'MSGFLO_ERR_UNKNOWN_PORT',
   USAGE: 'MSGFLO_ERR_USAGE',
+  TIMEOUT: 'MSGFLO_ERR_TIMEOUT',
   DECRYPT: 'MSGFLO_ERR_DECRYPT',
 } as const;
 
@@ -160,7 +161,7 @@ export class BrokerUnreachableError extends MsgfloError {
     const reason = options?.cause instanceof Error ? ` (${options.cause.message})` : '';
     super(ErrorCodes.BROKER_UNREACHABLE, `Cannot connect to broker ${maskUrl(url)}${reason}`, {
       ...options,
-      hint: 'Check that the broker runs and the URL (--broker or MSGFLO_BROKER) is right; omit both to use the embedded broker.',
+      hint: 'Check that the broker runs and that the URL (--broker or MSGFLO_BROKER) is right.',
     });
   }
 }
@@ -202,11 +203,17 @@ export class ParticipantTimeoutError extends MsgfloError {
 }
 
 export class ParticipantDefinitionError extends MsgfloError {
-  constructor(detail: string, options?: { cause?: unknown }) {
+  constructor(detail: string, options?: { cause?: unknown; hint?: string }) {
     super(ErrorCodes.PARTICIPANT_DEFINITION, `Invalid participant definition: ${detail}`, {
       ...options,
-      hint: 'A participant module exports (default) defineParticipant({component, inports, outports, process}).',
+      hint: options?.hint ?? 'A participant module exports (default) defineParticipant({component, inports, outports, process}).',
     });
+  }
+}
+
+export class TimeoutError extends MsgfloError {
+  constructor(what: string, seconds: number, hint: string) {
+    super(ErrorCodes.TIMEOUT, `timed out after ${seconds} s: ${what}`, { hint });
   }
 }
 

@@ -58,11 +58,52 @@ export function listOption(value: string | string[] | undefined): string[] {
   return values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
 }
 
-/** A boolean option that may also be written `--x=false` (msgflo's `--forever=false` never worked). */
-export function boolOption(value: string | boolean | undefined, fallback: boolean): boolean {
+export const BOOLEAN_WORDS: Readonly<Record<string, boolean>> = {
+  true: true,
+  yes: true,
+  on: true,
+  '1': true,
+  false: false,
+  no: false,
+  off: false,
+  '0': false,
+};
+
+/**
+ * Rewrite `--forever` (alone), `--forever VALUE` and `--no-forever` as `--forever=VALUE`, so that a flag that
+ * may or may not carry a value parses strictly.
+ */
+export function normalizeBooleanFlag(argv: readonly string[], name: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    if (arg === `--no-${name}`) {
+      out.push(`--${name}=false`);
+    } else if (arg === `--${name}`) {
+      const next = argv[i + 1];
+      if (next !== undefined && next.toLowerCase() in BOOLEAN_WORDS) {
+        out.push(`--${name}=${next}`);
+        i++;
+      } else {
+        out.push(`--${name}=true`);
+      }
+    } else {
+      out.push(arg);
+    }
+  }
+  return out;
+}
+
+/** A boolean option's value (true/false/yes/no/on/off/1/0); anything else is a usage error. */
+export function booleanOption(value: string | undefined, option: string, fallback: boolean, command: string): boolean {
   if (value === undefined) return fallback;
-  if (typeof value === 'boolean') return value;
-  return !['false', '0', 'no', 'off'].includes(value.toLowerCase());
+  const b = BOOLEAN_WORDS[value.toLowerCase()];
+  if (b === undefined) throw new UsageError(`${option} must be true or false, got '${value}'`, command);
+  return b;
 }
 
 /** The broker from --broker, then MSGFLO_BROKER; undefined when neither is set. */

@@ -5,7 +5,7 @@
  * Unlike msgflo it can also *tap* an outqueue (an AMQP fanout exchange such as `role.OUT`) through a private
  * temporary queue, which takes nothing from the participants bound to it; `--tap` asks for that explicitly.
  */
-import { ErrorCodes, MsgfloError, QueueNotFoundError, TransportClosedError, UsageError, reasonOf } from '../errors.js';
+import { ErrorCodes, MsgfloError, QueueNotFoundError, TimeoutError, TransportClosedError, UsageError, reasonOf } from '../errors.js';
 import { connectTransport } from '../transport/index.js';
 import type { Delivery, InMessage, Transport } from '../transport/types.js';
 import { parseCli, reportError, requireBroker } from './common.js';
@@ -262,8 +262,7 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
       return dumper.printed > 0 ? EXIT.OK : EXIT.FAIL;
     }
     if (outcome.kind === 'timeout') {
-      io.stderr.write(`${COMMAND}: timed out after ${timeoutS} s: got ${got}\n  → Check that something sends to '${queue}', or raise --timeout.\n`);
-      return EXIT.FAIL;
+      throw new TimeoutError(`got ${got}`, timeoutS ?? 0, `Check that something sends to '${queue}', or raise --timeout.`);
     }
     throw outcome.error;
   } catch (err) {

@@ -15,7 +15,7 @@ import { LEGACY_DISCOVERY_PERIOD, queueName } from '../protocol/naming.js';
 import { connectTransport } from '../transport/index.js';
 import type { Transport } from '../transport/types.js';
 import { delay } from '../util/backoff.js';
-import { connectWithRetry, parseCli, reportError, requireBroker } from './common.js';
+import { booleanOption, connectWithRetry, normalizeBooleanFlag, parseCli, reportError, requireBroker } from './common.js';
 import { type CliIO, EXIT } from './io.js';
 
 const COMMAND = 'msgflo-register';
@@ -61,53 +61,6 @@ interface Values {
   broker?: string;
   interval?: string;
   forever?: string;
-}
-
-const BOOLEAN_WORDS: Readonly<Record<string, boolean>> = {
-  true: true,
-  yes: true,
-  on: true,
-  '1': true,
-  false: false,
-  no: false,
-  off: false,
-  '0': false,
-};
-
-/**
- * Rewrite `--forever` (alone), `--forever VALUE` and `--no-forever` as `--forever=VALUE`, so that a flag that
- * may or may not carry a value parses strictly.
- */
-export function normalizeBooleanFlag(argv: readonly string[], name: string): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--') {
-      out.push(...argv.slice(i));
-      break;
-    }
-    if (arg === `--no-${name}`) {
-      out.push(`--${name}=false`);
-    } else if (arg === `--${name}`) {
-      const next = argv[i + 1];
-      if (next !== undefined && next.toLowerCase() in BOOLEAN_WORDS) {
-        out.push(`--${name}=${next}`);
-        i++;
-      } else {
-        out.push(`--${name}=true`);
-      }
-    } else {
-      out.push(arg);
-    }
-  }
-  return out;
-}
-
-function booleanValue(value: string | undefined, option: string, fallback: boolean): boolean {
-  if (value === undefined) return fallback;
-  const b = BOOLEAN_WORDS[value.toLowerCase()];
-  if (b === undefined) throw new UsageError(`${option} must be true or false, got '${value}'`, COMMAND);
-  return b;
 }
 
 export interface RoleSpec {
@@ -252,7 +205,7 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     if (rawInterval !== undefined && (rawInterval.trim() === '' || !Number.isFinite(interval) || interval <= 0)) {
       throw new UsageError(`--interval must be a positive number of seconds, got '${rawInterval}'`, COMMAND);
     }
-    forever = booleanValue(parsed.values.forever, '--forever', true);
+    forever = booleanOption(parsed.values.forever, '--forever', true, COMMAND);
     broker = requireBroker(parsed.values.broker, io.env, COMMAND);
   } catch (err) {
     return reportError(err, io, COMMAND);

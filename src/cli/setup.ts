@@ -1,5 +1,5 @@
 import { participantNodes } from '../graph/index.js';
-import { boolOption, listOption, parseCli, reportError } from './common.js';
+import { booleanOption, listOption, normalizeBooleanFlag, parseCli, reportError } from './common.js';
 import { type CliIO, EXIT } from './io.js';
 import { describeBinding, startNetwork, untilSignalled, type RunningNetwork } from './network.js';
 
@@ -43,8 +43,8 @@ interface Values {
 }
 
 export async function main(argv: string[], io: CliIO): Promise<number> {
-  // `--forever` may carry a value (--forever=false); parseArgs needs it typed as string then.
-  const args = argv.map((a) => (a === '--forever' ? '--forever=true' : a));
+  // `--forever`, `--forever=false`, `--forever false` and `--no-forever` all work (msgflo ignored =false).
+  const args = normalizeBooleanFlag(argv, 'forever');
   const parsed = parseCli<Values>(
     args,
     {
@@ -75,9 +75,9 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
   }
   const forward = listOption(v.forward ?? 'stdout,stderr');
   const launch = !!v.participants;
-  let forever = boolOption(v.forever, false) || launch;
   let network: RunningNetwork | undefined;
   try {
+    let forever = booleanOption(typeof v.forever === 'string' ? v.forever : undefined, '--forever', false, 'msgflo-setup') || launch;
     network = await startNetwork(
       {
         graphFile: parsed.positionals[0],
