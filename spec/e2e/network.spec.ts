@@ -9,7 +9,10 @@ import path from 'node:path';
 import { AMQP_URL, MQTT_URL, requireBroker, uniqueName } from '../helpers/brokers.js';
 import { cleanupRoles } from '../helpers/cleanup.js';
 import { runCli, startCli, stopAllClis } from '../helpers/cli.js';
-import { waitFor } from '../helpers/wait.js';
+import amqplib from 'amqplib';
+import { connectTransport } from '../../src/transport/index.js';
+import type { InMessage } from '../../src/transport/types.js';
+import { Collector, waitFor } from '../helpers/wait.js';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'msgflo-e2e-'));
 function graphFile(source: string, name = `${uniqueName('g')}.fbp`): string {
@@ -119,6 +122,64 @@ for (const [name, url] of [
     });
   });
 }
+
+describe('e2e: garbage on a running network @broker', function () {
+  this.timeout(30_000);
+  const env = { MSGFLO_BROKER: AMQP_URL };
+  let roles: string[] = [];
+  before(async function () {
+    await requireBroker(this, AMQP_URL);
+  });
+  afterEach(async () => {
+    await stopAllClis('SIGTERM');
+    await cleanupRoles(AMQP_URL, roles);
+    roles = [];
+  });
+
+  it('the coordinator logs invalid discovery messages and keeps discovering', async () => {
+    const msgflo = startCli('msgflo', ['--forward', ''], { env });
+    await msgflo.waitForOutput(/msgflo running/);
+    const conn = await amqplib.connect(AMQP_URL);
+    const ch = await conn.createConfirmChannel();
+    ch.publish('fbp', '', Buffer.from('this is not json'));
+    ch.sendToQueue('fbp', Buffer.from(JSON.stringify({ protocol: 'discovery', command: 'participant', payload: { id: 'x' } })));
+    await ch.waitForConfirms();
+    await msgflo.waitForOutput(/ignored an invalid discovery message: MSGFLO_ERR_DISCOVERY_INVALID: Invalid discovery message: body is not JSON/);
+    await msgflo.waitForOutput(/ignored an invalid discovery message: .*missing 'role'/);
+    await conn.close();
+    const r = uniqueName('after');
+    roles.push(r);
+    startCli('msgflo-participant', ['participants/Drop.js', '--name', r], { env });
+    await msgflo.waitForOutput(new RegExp(`\\+ participant ${r} \\(Drop\\)`));
+  });
+
+  it('a participant dead-letters a body that is not JSON on a typed port, and keeps serving', async () => {
+    const r = uniqueName('tick');
+    roles.push(r);
+    const p = startCli('msgflo-participant', ['participants/Ticker.js', '--name', r], { env });
+    await p.waitForOutput(/connected to/);
+    const t = await connectTransport(AMQP_URL);
+    const dead = new Collector<InMessage>();
+    await t.subscribe(`dead-${r}.INTERVAL`, (d) => {
+      void d.ack();
+      dead.push(d);
+    });
+    const ticks = new Collector<InMessage>();
+    await t.tap('outqueue', `${r}.OUT`, ticks.push);
+    const conn = await amqplib.connect(AMQP_URL);
+    const ch = await conn.createConfirmChannel();
+    ch.sendToQueue(`${r}.INTERVAL`, Buffer.from('fast please'));
+    await ch.waitForConfirms();
+    await conn.close();
+    const [d] = await dead.waitCount(1);
+    assert.equal(d!.headers['x-msgflo-code'], 'MSGFLO_ERR_BAD_JSON');
+    assert.equal(d!.raw.toString(), 'fast please');
+    await p.waitForOutput(/dead-lettered: MSGFLO_ERR_BAD_JSON/);
+    await t.send('inqueue', `${r}.INTERVAL`, 50);
+    await ticks.waitCount(3, 5000, 'ticks after the bad input');
+    await t.close();
+  });
+});
 
 describe('e2e: bad input', function () {
   this.timeout(30_000);
