@@ -21,6 +21,20 @@ transportConformance({
   caps: { amqpTopology: false, sharedGroups: true },
 });
 
+let embeddedWs: { wsUrl: string | undefined; close(): Promise<void> } | undefined;
+transportConformance({
+  name: 'embedded MQTT broker over WebSocket (ws:)',
+  url: async () => {
+    const { startEmbeddedBroker } = await import('../../src/broker/index.js');
+    embeddedWs = await startEmbeddedBroker({ wsPort: 0 });
+    return embeddedWs.wsUrl!;
+  },
+  teardown: async () => {
+    await embeddedWs?.close();
+  },
+  caps: { amqpTopology: false, sharedGroups: true },
+});
+
 transportConformance({
   name: 'Mosquitto @broker',
   url: async () => MQTT_URL,

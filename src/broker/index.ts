@@ -6,10 +6,12 @@
  * taken literally and never match anything. This module adds shared subscriptions (see `installSharedSubscriptions`),
  * so that instances of one role share work on the embedded broker as they do on Mosquitto.
  *
- * Only this folder imports aedes.
+ * Only this folder imports aedes. It also imports `ws`, for MQTT over WebSocket (browser participants).
  */
+import http from 'node:http';
 import net from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
+import { WebSocketServer, createWebSocketStream } from 'ws';
 import { Aedes } from 'aedes';
 import type { AedesOptions, AedesPublishPacket } from 'aedes';
 import { logger } from '../util/logger.js';
@@ -26,12 +28,16 @@ export interface EmbeddedBrokerOptions {
   port?: number;
   /** When given, clients must present these credentials (CONNACK "bad user name or password" otherwise). */
   auth?: { username: string; password: string };
+  /** Also serve MQTT over WebSocket on this port (0: a free one); off when absent. */
+  wsPort?: number;
 }
 
 export interface EmbeddedBroker {
   /** `mqtt://HOST:PORT` of the running broker (no credentials in it). */
   readonly url: string;
   readonly port: number;
+  /** `ws://HOST:PORT` when MQTT over WebSocket was asked for (`wsPort`). */
+  readonly wsUrl: string | undefined;
   /** Disconnect every client and free the port. Idempotent. */
   close(): Promise<void>;
 }
@@ -43,9 +49,9 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new RangeError(`Embedded broker: invalid port ${String(port)}`);
   }
-  if (RESERVED_PORTS.includes(port)) {
+  if (RESERVED_PORTS.includes(port) || (options.wsPort !== undefined && RESERVED_PORTS.includes(options.wsPort))) {
     throw new Error(
-      `Embedded broker: refusing port ${port}, which belongs to a real broker (Mosquitto 1883, RabbitMQ 5672); use port 0 (any free port) or another one`,
+      `Embedded broker: refusing port ${RESERVED_PORTS.includes(port) ? port : options.wsPort}, which belongs to a real broker (Mosquitto 1883, RabbitMQ 5672); use port 0 (any free port) or another one`,
     );
   }
 
@@ -80,13 +86,42 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
   const url = `mqtt://${urlHost}:${address.port}`;
   debug('embedded broker listening on %s', url);
 
+  let web: { http: http.Server; wss: WebSocketServer; url: string } | undefined;
+  if (options.wsPort !== undefined) {
+    const httpServer = http.createServer((_req, res) => {
+      res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket: connect with an MQTT client\n');
+    });
+    const wss = new WebSocketServer({ server: httpServer, handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : false) });
+    wss.on('connection', (socket) => {
+      const stream = createWebSocketStream(socket);
+      stream.on('error', (err) => debug('websocket stream error: %s', err.message));
+      aedes.handle(stream);
+    });
+    await new Promise<void>((resolve, reject) => {
+      httpServer.once('error', reject);
+      httpServer.listen(options.wsPort, host, () => {
+        httpServer.off('error', reject);
+        resolve();
+      });
+    });
+    const wsAddress = httpServer.address() as net.AddressInfo;
+    web = { http: httpServer, wss, url: `ws://${urlHost}:${wsAddress.port}` };
+    debug('embedded broker serves MQTT over WebSocket on %s', web.url);
+  }
+
   let closing: Promise<void> | undefined;
   return {
     url,
     port: address.port,
+    wsUrl: web?.url,
     close() {
       closing ??= (async () => {
         const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+        if (web) {
+          for (const client of web.wss.clients) client.terminate();
+          web.wss.close();
+          await new Promise<void>((resolve) => web!.http.close(() => resolve()));
+        }
         await new Promise<void>((resolve) => aedes.close(() => resolve()));
         // Connections that never sent CONNECT are not aedes clients yet: drop them too, or close() would wait.
         for (const socket of sockets) socket.destroy();

@@ -105,10 +105,12 @@ export async function startNetwork(options: NetworkOptions, io: CliIO): Promise<
     let broker = configuredBroker(options.broker, io.env);
     let embedded: EmbeddedBroker | undefined;
     if (!broker) {
-      embedded = await startEmbeddedBroker();
+      embedded = await startEmbeddedBroker({ wsPort: 0 });
       cleanups.push(() => embedded!.close());
       broker = embedded.url;
-      io.stdout.write(`No broker configured (--broker, MSGFLO_BROKER): started the embedded MQTT broker on ${broker}\n`);
+      io.stdout.write(
+        `No broker configured (--broker, MSGFLO_BROKER): started the embedded MQTT broker on ${broker} (WebSocket: ${embedded.wsUrl})\n`,
+      );
     }
     const url = broker;
     const transport = options.retryConnect
