@@ -23,7 +23,7 @@ import { connectTransport } from '../../src/transport/index.js';
 import type { Transport } from '../../src/transport/types.js';
 import { AMQP_URL, MQTT_URL, requireBroker, uniqueName } from '../helpers/brokers.js';
 import { cleanupRoles } from '../helpers/cleanup.js';
-import { REPO_ROOT, runCli, startCli, type CliHandle, type CliOptions } from '../helpers/cli.js';
+import { REPO_ROOT, runCli, startCli, type CliHandle, type CliOptions, processAlive } from '../helpers/cli.js';
 import { waitFor } from '../helpers/wait.js';
 
 // ── the original msgflo, as installed from npm ───────────────────────────────────────────────────────────────
@@ -52,14 +52,6 @@ const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const re = (strings: TemplateStringsArray, ...values: string[]) =>
   new RegExp(strings.reduce((acc, s, i) => acc + esc(s) + (i < values.length ? esc(values[i]!) : ''), ''));
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Direct children of `pid` (Linux). */
 function childPids(pid: number | undefined): number[] {
@@ -267,7 +259,7 @@ describe('compat: msgflo 0.12 (npm msgflo / msgflo-nodejs) @broker', function ()
         assert.equal(pids.length, 2);
         const r = await msgflo.stop('SIGTERM', 10_000);
         assert.equal(r.code, 0, r.stderr);
-        for (const pid of pids) assert.ok(!alive(pid), `participant ${pid} left running`);
+        for (const pid of pids) assert.ok(!processAlive(pid), `participant ${pid} left running`);
       });
 
       it('the original msgflo-setup --discover binds two of our participants; data flows', async () => {

@@ -62,7 +62,7 @@ describe('participant registry (fake clock)', () => {
 describe('coordinator (in-memory transport)', () => {
   let url: string;
   let transports: Transport[];
-  let participants: Participant[];
+  let participants: Participant<'in', 'out'>[];
   let coordinator: Coordinator;
   let events: CoordinatorEvent[];
 
@@ -71,7 +71,7 @@ describe('coordinator (in-memory transport)', () => {
     transports.push(t);
     return t;
   }
-  async function run(role: string, def = Repeat, heartbeat = 5): Promise<Participant> {
+  async function run(role: string, def = Repeat, heartbeat = 5): Promise<Participant<'in', 'out'>> {
     const p = new Participant(def, await connectTransport(url), { role, heartbeat });
     await p.start();
     participants.push(p);

@@ -1,15 +1,8 @@
 import assert from 'node:assert/strict';
 import { Launcher, type LauncherEvent } from '../../src/coordinator/launcher.js';
+import { processAlive } from '../helpers/cli.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('launcher', () => {
   let launcher: Launcher;
@@ -66,9 +59,9 @@ describe('launcher', () => {
     const line = await waitFor(() => /grandchild (\d+)/.exec(out), 'grandchild pid');
     const grandchild = Number(line[1]);
     const child = launcher.pid('tree')!;
-    assert.ok(alive(grandchild) && alive(child));
+    assert.ok(processAlive(grandchild) && processAlive(child));
     await launcher.stop('tree');
-    await waitFor(() => !alive(grandchild) && !alive(child), 'both gone', 3000);
+    await waitFor(() => !processAlive(grandchild) && !processAlive(child), 'both gone', 3000);
     assert.ok(events.some((e) => e.type === 'exited' && e.expected));
   });
 
@@ -78,7 +71,7 @@ describe('launcher', () => {
     const pid = launcher.pid('stubborn')!;
     const t0 = Date.now();
     await launcher.stop('stubborn');
-    assert.ok(!alive(pid));
+    assert.ok(!processAlive(pid));
     assert.ok(Date.now() - t0 >= 900, 'waited for the kill timeout');
   });
 });

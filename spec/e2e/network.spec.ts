@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { AMQP_URL, MQTT_URL, requireBroker, uniqueName } from '../helpers/brokers.js';
 import { cleanupRoles } from '../helpers/cleanup.js';
-import { runCli, startCli, stopAllClis } from '../helpers/cli.js';
+import { runCli, startCli, stopAllClis, processAlive } from '../helpers/cli.js';
 import amqplib from 'amqplib';
 import { connectTransport } from '../../src/transport/index.js';
 import type { InMessage } from '../../src/transport/types.js';
@@ -19,14 +19,6 @@ function graphFile(source: string, name = `${uniqueName('g')}.fbp`): string {
   const file = path.join(tmp, name);
   writeFileSync(file, source);
   return file;
-}
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 const noBroker = { MSGFLO_BROKER: undefined };
 
@@ -43,7 +35,7 @@ describe('e2e: npm start (msgflo on the embedded broker)', function () {
     assert.equal(pids.length, 3);
     const result = await msgflo.stop('SIGTERM', 10_000);
     assert.equal(result.code, 0, result.stderr);
-    for (const pid of pids) assert.ok(!alive(pid), `participant ${pid} left running`);
+    for (const pid of pids) assert.ok(!processAlive(pid), `participant ${pid} left running`);
   });
 });
 
@@ -90,7 +82,7 @@ for (const [name, url] of [
       const result = await setup.stop('SIGTERM', 10_000);
       assert.equal(result.code, 0, result.stderr);
       const pids = [...result.stdout.matchAll(/started \w+ \(pid (\d+)\)/g)].map((m) => Number(m[1]));
-      for (const p of pids) assert.ok(!alive(p), `participant ${p} left running`);
+      for (const p of pids) assert.ok(!processAlive(p), `participant ${p} left running`);
     });
 
     it('one-shot msgflo-setup leaves edges that work after it exited (msgflo#181 on MQTT)', async () => {

@@ -263,3 +263,13 @@ export function jsonLines(text: string): unknown[] {
     .filter((l) => l.trim() !== '')
     .map((l) => JSON.parse(l) as unknown);
 }
+
+/** Whether a process with this pid still exists (to check that nothing was left running). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

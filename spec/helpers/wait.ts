@@ -5,13 +5,18 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** Poll `check` until it returns a truthy value or `timeoutMs` passes (then throws with `what`). */
-export async function waitFor<T>(check: () => T | Promise<T>, what: string, timeoutMs = 5000, everyMs = 20): Promise<T> {
+export async function waitFor<T>(
+  check: () => T | Promise<T>,
+  what: string,
+  timeoutMs = 5000,
+  everyMs = 20,
+): Promise<Exclude<T, null | undefined | false | 0 | ''>> {
   const end = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
     try {
       const v = await check();
-      if (v) return v;
+      if (v) return v as Exclude<T, null | undefined | false | 0 | ''>;
     } catch (err) {
       last = err;
     }

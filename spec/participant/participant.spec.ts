@@ -43,7 +43,7 @@ const misbehaving = defineParticipant({
 describe('participant (in-memory transport)', () => {
   let url: string;
   let transports: Transport[];
-  let participant: Participant;
+  let participant: Participant<'in' | 'obj', 'out'>;
   let observer: Transport;
   let out: Collector<InMessage>;
   let errors: Collector<InMessage>;
