@@ -115,6 +115,30 @@ for (const [name, url] of [
   });
 }
 
+describe('e2e: msgflo-setup options on the embedded broker', function () {
+  this.timeout(30_000);
+  afterEach(() => stopAllClis('SIGTERM'));
+
+  it('--only and --ignore choose which roles are started; the embedded broker implies --forever', async () => {
+    const file = graphFile(`a(Repeat) OUT -> IN b(Uppercase)\nb OUT -> IN c(Print)\n`);
+    const setup = startCli('msgflo-setup', [file, '--participants', '--only', 'a,b', '--ignore', 'b'], { env: noBroker });
+    await setup.waitForOutput(/\+ participant a \(Repeat\)/);
+    await setup.waitForOutput(/keeping the network running/);
+    assert.match(setup.stdout, /started a \(pid/);
+    assert.doesNotMatch(setup.stdout, /started [bc] \(pid/);
+    const r = await setup.stop('SIGINT');
+    assert.equal(r.code, 0, r.stderr);
+  });
+
+  it('msgflo-procfile lists the commands of the participants', async () => {
+    const file = graphFile(`a(Repeat) OUT -> IN b(Uppercase)\n`);
+    const r = await runCli('msgflo-procfile', [file]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^a: msgflo-participant --name a participants\/Repeat\.js$/m);
+    assert.match(r.stdout, /^b: msgflo-participant --name b participants\/Uppercase\.ts$/m);
+  });
+});
+
 describe('e2e: garbage on a running network @broker', function () {
   this.timeout(30_000);
   const env = { MSGFLO_BROKER: AMQP_URL };
