@@ -1,4 +1,5 @@
 import { BrokerUrlError } from '../errors.js';
+import { ReconnectingTransport } from './reconnecting.js';
 import type { Transport } from './types.js';
 
 export type * from './types.js';
@@ -6,6 +7,11 @@ export type * from './types.js';
 export interface TransportOptions {
   /** Client id prefix (MQTT) / connection name (AMQP); usually the role. */
   name?: string;
+  /**
+   * Reconnect after a lost connection (default true). The first connection is never retried here: one-shot
+   * commands fail fast, long-running ones use connectWithRetry.
+   */
+  reconnect?: boolean;
 }
 
 export type TransportFactory = (url: string, options: TransportOptions) => Promise<Transport>;
@@ -51,9 +57,17 @@ export function createTransportRegistry(): TransportRegistry {
 
 const defaultRegistry = createTransportRegistry();
 
-/** Create and connect the transport for a broker URL. */
+/**
+ * Create and connect the transport for a broker URL. AMQP connections are wrapped so that they reconnect and
+ * resume after a loss (MQTT clients do that themselves).
+ */
 export async function connectTransport(url: string, options: TransportOptions = {}, registry = defaultRegistry): Promise<Transport> {
   const transport = await registry.create(url, options);
+  if (transport.scheme === 'amqp' && options.reconnect !== false) {
+    const wrapped = new ReconnectingTransport(transport, () => registry.create(url, options));
+    await wrapped.connect();
+    return wrapped;
+  }
   await transport.connect();
   return transport;
 }
