@@ -11,3 +11,5 @@ export { Coordinator, type CoordinatorEvent, type CoordinatorOptions, type Resol
 export { ParticipantRegistry, type ParticipantEntry } from './coordinator/registry.js';
 export { Launcher, type LaunchSpec, type LauncherEvent, type LauncherOptions } from './coordinator/launcher.js';
 export { FakeClock, systemClock, type Clock } from './util/clock.js';
+export * from './statechart/index.js';
+export * from './protocol/snoop.js';

@@ -1,4 +1,5 @@
 import { ParticipantDefinitionError } from '../errors.js';
+import type { AnyStateMachine } from '../statechart/index.js';
 
 /** One port of a participant definition. */
 export interface PortSpec<Id extends string = string> {
@@ -39,11 +40,57 @@ export type ProcessFn<In extends string, Out extends string> = (
   meta: InputMeta,
 ) => void | Promise<void>;
 
+/** An inport message as a statechart event: the port is the event type. `meta` is absent for delayed events. */
+export interface PortEvent<In extends string = string> {
+  type: In;
+  data: unknown;
+  meta: InputMeta;
+}
+
+/** An XState action (an inline action function) that the runtime carries out. */
+export type ChartAction = (args: { context: any; event: any }) => void; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** What the `machine` function of a statechart participant gets: outport sends as XState actions. */
+export interface ChartTools<Out extends string> {
+  /** The participant's role. */
+  readonly role: string;
+  /**
+   * An action that sends to outport `port`: `data` is the value, or a function of the action's
+   * `{context, event}` that returns it (`send('out', ({event}) => event.data)`). Without `data`: the event's data.
+   */
+  send(port: Out, data?: unknown): ChartAction;
+  /** Send at once, from your own action code. */
+  sendNow(port: Out, data: unknown): void;
+}
+
+/** What the runtime offers a behaviour when the participant starts. */
+export interface BehaviourRuntime {
+  role: string;
+  /** Outputs that belong to no input (delayed transitions, the start). */
+  send: SendFn<string>;
+  /** Where spy lines and trace records go (flags switchable at run time). */
+  snoop: SnoopSink;
+  /** A failure outside any input (a delayed transition threw): reported on the `error` outport. */
+  fail(error: unknown, signal: string): void;
+  /** Time for delayed transitions. */
+  clock: { now(): number; setTimeout(fn: () => void, ms: number): unknown; clearTimeout(handle: unknown): void };
+}
+
+/** The spy/trace sink of a participant. */
+export interface SnoopSink {
+  readonly spy: boolean;
+  readonly trace: boolean;
+  onSpy(lines: string[]): void;
+  onTrace(record: { t: number; chart: string; signal: string; from: string; to: string }): void;
+}
+
 /**
- * The behaviour behind a participant. The function form and (later) statecharts implement it: the runtime feeds
- * it one event per input and carries out the sends it asks for.
+ * The behaviour behind a participant: statecharts (XState machines, and the one-state chart of the function
+ * form) implement it. The runtime feeds it one event per input and carries out the sends it asks for.
  */
 export interface Behaviour<In extends string = string, Out extends string = string> {
+  /** Called once when the participant starts, before the first input. */
+  start?(runtime: BehaviourRuntime): void | Promise<void>;
   /** Handle one input. Resolves when the behaviour is done with it; rejects on error. */
   handle(event: { type: In; data: unknown; meta: InputMeta }, send: SendFn<Out>): Promise<void>;
   stop?(): Promise<void> | void;
@@ -56,9 +103,14 @@ export interface ParticipantDefinition<In extends string = string, Out extends s
   icon?: string;
   inports: ReadonlyArray<PortSpec<In>>;
   outports: ReadonlyArray<PortSpec<Out>>;
-  /** Function form. */
+  /** Function form: sugar for a one-state statechart whose every event calls `process`. */
   process?: ProcessFn<In, Out>;
-  /** Any other behaviour (e.g. a statechart); used when `process` is absent. */
+  /**
+   * Statechart form: an XState v5 machine (built once per running participant, with `tools` bound to it). Each
+   * inport message is the event `{type: <port>, data, meta}`; outport sends are the actions `tools.send(...)`.
+   */
+  machine?: (tools: ChartTools<NoInfer<Out>>) => AnyStateMachine;
+  /** Any other behaviour; used when neither `process` nor `machine` is given. */
   behaviour?: () => Behaviour<In, Out>;
   /**
    * Called once the participant runs, with a `send` usable at any time (sources: timers, sensors). What is sent
@@ -87,6 +139,31 @@ export function defineParticipant<const In extends string, const Out extends str
   return definition;
 }
 
+/**
+ * Define a participant by an XState v5 machine. Sends are typed: `send('nope')` does not compile when 'nope' is
+ * not an outport.
+ *
+ * @example
+ * export default defineStatechartParticipant({
+ *   component: 'Toggle',
+ *   inports: [{ id: 'flip' }],
+ *   outports: [{ id: 'state' }],
+ *   machine: ({ send }) => setup({}).createMachine({
+ *     initial: 'off',
+ *     states: {
+ *       off: { entry: send('state', 'off'), on: { flip: 'on' } },
+ *       on: { entry: send('state', 'on'), on: { flip: 'off' } },
+ *     },
+ *   }),
+ * });
+ */
+export function defineStatechartParticipant<const In extends string, const Out extends string>(
+  definition: ParticipantDefinition<In, Out> & { machine: (tools: ChartTools<NoInfer<Out>>) => AnyStateMachine },
+): ParticipantDefinition<In, Out> {
+  checkDefinition(definition as unknown);
+  return definition;
+}
+
 const PORT_ID = /^[A-Za-z_][A-Za-z0-9_-]*$/;
 
 /** Validate a definition (also one loaded from an untyped module). */
@@ -106,16 +183,11 @@ export function checkDefinition(def: unknown): asserts def is ParticipantDefinit
       seen.add(p.id.toLowerCase());
     }
   }
-  if (typeof d.process !== 'function' && typeof d.behaviour !== 'function') {
-    throw new ParticipantDefinitionError("give a 'process(port, data, send)' function (or a 'behaviour')");
+  const forms = (['process', 'machine', 'behaviour'] as const).filter((k) => d[k] !== undefined);
+  for (const k of forms) if (typeof d[k] !== 'function') throw new ParticipantDefinitionError(`'${k}' must be a function`);
+  if (forms.length === 0) {
+    throw new ParticipantDefinitionError("give a 'process(port, data, send)' function, a 'machine' (statechart) or a 'behaviour'");
   }
+  if (forms.length > 1) throw new ParticipantDefinitionError(`give one of 'process', 'machine', 'behaviour', not ${forms.join(' and ')}`);
 }
 
-/** The function form as a Behaviour. */
-export function functionBehaviour<In extends string, Out extends string>(process: ProcessFn<In, Out>): Behaviour<In, Out> {
-  return {
-    handle: async (event, send) => {
-      await process(event.type, event.data, send, event.meta);
-    },
-  };
-}

@@ -3,6 +3,8 @@ import type { ParticipantDefinition } from './definition.js';
 import { Participant, type ParticipantOptions } from './participant.js';
 
 export * from './definition.js';
+export { ChartBehaviour, functionBehaviour, statechartBehaviour, type ChartContext } from './chart.js';
+export { Snooper, SnoopLease, setSnoop, snoopFromEnv, DEFAULT_LEASE_MS, type SnoopRequest, type SnooperOptions } from './snoop.js';
 export { Participant, type ParticipantOptions, heartbeatSeconds, DEFAULT_HEARTBEAT_SECONDS, LIBRARY_ID } from './participant.js';
 
 /** Connect to `broker`, then start the participant. */

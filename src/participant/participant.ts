@@ -16,14 +16,16 @@ import { queueName } from '../protocol/naming.js';
 import type { Delivery, Subscription, Transport } from '../transport/types.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { logger } from '../util/logger.js';
+import { functionBehaviour, statechartBehaviour } from './chart.js';
 import {
   type Behaviour,
+  type BehaviourRuntime,
   type InputMeta,
   type ParticipantDefinition,
   type PortSpec,
   checkDefinition,
-  functionBehaviour,
 } from './definition.js';
+import { Snooper, snoopFromEnv } from './snoop.js';
 
 const log = logger('participant');
 
@@ -46,6 +48,11 @@ export interface ParticipantOptions {
   drainTimeoutMs?: number;
   clock?: Clock;
   env?: Record<string, string | undefined>;
+  /**
+   * Spy/trace on the snoop channel from the start (default: MSGFLO_SPY / MSGFLO_TRACE, else off). Watchers
+   * (msgflo-trace, the runtime's trace:start) can switch them on at run time anyway.
+   */
+  snoop?: { spy?: boolean; trace?: boolean };
 }
 
 interface ResolvedPort extends PortSpec {
@@ -89,6 +96,8 @@ export class Participant<In extends string = string, Out extends string = string
   private readonly transport: Transport;
   private readonly clock: Clock;
   private readonly behaviour: Behaviour<In, Out>;
+  /** This participant's spy/trace publisher: `participant.snoop.setLocal({spy: true})` switches spy on. */
+  readonly snoop: Snooper;
   private readonly inports = new Map<string, ResolvedPort>();
   private readonly outports = new Map<string, ResolvedPort>();
   private readonly subscriptions: Subscription[] = [];
@@ -108,7 +117,19 @@ export class Participant<In extends string = string, Out extends string = string
     this.id = options.id ?? `${options.role}-${randomUUID()}`;
     this.clock = options.clock ?? systemClock;
     this.heartbeat = heartbeatSeconds(options);
-    this.behaviour = definition.process ? functionBehaviour(definition.process) : definition.behaviour!();
+    this.behaviour = definition.machine
+      ? statechartBehaviour<In, Out>(definition.machine)
+      : definition.process
+        ? functionBehaviour(definition.process)
+        : definition.behaviour!();
+    const fromEnv = snoopFromEnv(options.env ?? process.env);
+    this.snoop = new Snooper(transport, {
+      role: this.role,
+      id: this.id,
+      clock: this.clock,
+      spy: options.snoop?.spy ?? fromEnv.spy,
+      trace: options.snoop?.trace ?? fromEnv.trace,
+    });
     for (const p of definition.inports) this.inports.set(p.id, this.resolve(p));
     for (const p of definition.outports) this.outports.set(p.id, this.resolve(p));
     if (!this.outports.has('error')) {
@@ -151,6 +172,13 @@ export class Participant<In extends string = string, Out extends string = string
     if (this.state !== 'new') throw new Error(`participant ${this.role} already started`);
     this.state = 'running';
     for (const p of this.outports.values()) if (p.queue) await this.transport.createQueue('outqueue', p.queue, { persistent: !p.fast });
+    await this.snoop.start().catch((err: Error) => log('%s: no snoop channel: %s', this.role, err.message));
+    this.snoop.beginStart();
+    try {
+      await this.behaviour.start?.(this.behaviourRuntime());
+    } finally {
+      this.snoop.endStart();
+    }
     for (const p of this.inports.values()) {
       if (!p.queue) continue;
       await this.transport.createQueue('inqueue', p.queue, { persistent: !p.fast });
@@ -169,6 +197,21 @@ export class Participant<In extends string = string, Out extends string = string
       });
     }, this.heartbeat * 1000);
     log('%s (%s) started, heartbeat every %ss', this.role, this.definition.component, this.heartbeat);
+  }
+
+  private behaviourRuntime(): BehaviourRuntime {
+    return {
+      role: this.role,
+      send: (port, data) => this.emitOutput(port as Out, data),
+      snoop: this.snoop,
+      clock: this.clock,
+      fail: (err, signal) => {
+        const error = err instanceof MsgfloError ? err : new HandlerError(this.role, signal, { cause: err });
+        log('%s: chart failed outside an input (%s): %s', this.role, signal, reasonOf(error));
+        this.sendError(signal, undefined, error).catch(() => {});
+        this.emit('error', error);
+      },
+    };
   }
 
   /** Send the discovery message now. */
@@ -298,6 +341,7 @@ export class Participant<In extends string = string, Out extends string = string
     }
     await this.behaviour.stop?.();
     await this.definition.stop?.();
+    await this.snoop.stop();
     if (wasRunning) {
       // A normal discovery message flagged `leaving`: msgflo-era tools take it as one more heartbeat (they throw on
       // unknown commands), our coordinator as a goodbye.

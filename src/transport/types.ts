@@ -8,6 +8,8 @@
  *   record that msgflo-ts participants follow, plus an in-process bridge for msgflo-era participants).
  */
 
+import type { SnoopChannel } from '../protocol/snoop.js';
+
 export type QueueKind = 'inqueue' | 'outqueue';
 
 export interface QueueOptions {
@@ -94,6 +96,23 @@ export interface BindingOptions {
   confirmMs?: number;
 }
 
+/** What a snoop subscription hears: channels, and roles (undefined: every role). */
+export interface SnoopFilter {
+  channels: readonly SnoopChannel[];
+  roles?: readonly string[] | undefined;
+}
+
+/** A message received on the snoop channel. */
+export interface SnoopReceived {
+  readonly channel: SnoopChannel;
+  readonly role: string;
+  readonly data: unknown;
+  readonly raw: Buffer;
+  readonly jsonError: Error | undefined;
+}
+
+export type SnoopHandler = (message: SnoopReceived) => void;
+
 export type TransportEvent =
   | { type: 'disconnect'; error?: Error }
   | { type: 'reconnect' }
@@ -133,4 +152,15 @@ export interface Transport {
   announce(message: unknown, options?: { ttlMs?: number }): Promise<void>;
   /** Receive every discovery message: several observers on one broker each see all of them. */
   onDiscovery(handler: MessageHandler): Promise<Subscription>;
+
+  /**
+   * Publish on the snoop channel (spy/trace lines, their control messages): at most once, never confirmed, never
+   * retained. Resolves once handed to the connection.
+   */
+  publishSnoop?(channel: SnoopChannel, role: string, data: unknown): Promise<void>;
+  /**
+   * Hear the snoop channel: every subscriber gets every matching message (fan-out, never shared). A subscriber
+   * that falls behind loses its oldest messages at the broker; it never slows the publishers down.
+   */
+  subscribeSnoop?(filter: SnoopFilter, handler: SnoopHandler): Promise<Subscription>;
 }

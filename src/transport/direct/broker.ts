@@ -85,8 +85,13 @@ export class MemoryQueue {
   }
 }
 
+/** A subscriber of the snoop channel: gets every message it matches (fan-out). */
+export type SnoopListener = (channel: string, role: string, body: Buffer) => void;
+
 export class MemoryBroker {
   readonly queues = new Map<string, MemoryQueue>();
+  /** Snoop channel subscribers. */
+  readonly snoopListeners = new Set<SnoopListener>();
   /** exchange name → bound queue names and bound exchange names. */
   readonly exchanges = new Map<string, { queues: Set<string>; exchanges: Set<string> }>();
 

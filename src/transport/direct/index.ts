@@ -1,6 +1,7 @@
 import { QueueNotFoundError, TransportClosedError } from '../../errors.js';
 import { HEADER, decodeBody, encodeBody, newMessageId } from '../../protocol/envelope.js';
 import { DISCOVERY_QUEUE, deadLetterName } from '../../protocol/naming.js';
+import type { SnoopChannel } from '../../protocol/snoop.js';
 import type { TransportOptions } from '../index.js';
 import type {
   Binding,
@@ -10,12 +11,18 @@ import type {
   MessageHandler,
   QueueKind,
   SendOptions,
+  SnoopFilter,
+  SnoopHandler,
+  SnoopReceived,
   SubscribeOptions,
   Subscription,
   Transport,
   TransportEvent,
 } from '../types.js';
-import { type Consumer, type MemoryBroker, type StoredMessage, memoryBroker } from './broker.js';
+import { type Consumer, type MemoryBroker, type SnoopListener, type StoredMessage, memoryBroker } from './broker.js';
+
+/** Messages a snoop subscriber may have waiting before it loses the oldest (as a bounded broker queue would). */
+const SNOOP_BACKLOG = 10_000;
 
 let consumerTags = 0;
 let privateQueues = 0;
@@ -200,5 +207,54 @@ export class DirectTransport implements Transport {
     this.check('observe discovery');
     this.broker.assertExchange(DISCOVERY_QUEUE);
     return this.privateTap(DISCOVERY_QUEUE, handler, DISCOVERY_QUEUE);
+  }
+
+  async publishSnoop(channel: SnoopChannel, role: string, data: unknown): Promise<void> {
+    this.check('publish on the snoop channel');
+    const body = encodeBody(data);
+    for (const listener of this.broker.snoopListeners) listener(channel, role, body);
+  }
+
+  async subscribeSnoop(filter: SnoopFilter, handler: SnoopHandler): Promise<Subscription> {
+    this.check('subscribe to the snoop channel');
+    const channels = new Set<string>(filter.channels);
+    const roles = filter.roles ? new Set(filter.roles) : undefined;
+    const backlog: SnoopReceived[] = [];
+    let scheduled = false;
+    let active = true;
+    const flush = () => {
+      scheduled = false;
+      for (const m of backlog.splice(0)) {
+        if (!active) return;
+        try {
+          handler(m);
+        } catch {
+          // a subscriber's failure is its own
+        }
+      }
+    };
+    const listener: SnoopListener = (channel, role, body) => {
+      if (!channels.has(channel) || (roles && !roles.has(role))) return;
+      const { data, jsonError } = decodeBody(body);
+      backlog.push({ channel: channel as SnoopChannel, role, data, raw: body, jsonError });
+      if (backlog.length > SNOOP_BACKLOG) backlog.shift();
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(flush);
+      }
+    };
+    this.broker.snoopListeners.add(listener);
+    const cleanup = () => {
+      active = false;
+      this.broker.snoopListeners.delete(listener);
+    };
+    this.cleanups.add(cleanup);
+    return {
+      queue: 'snoop',
+      cancel: async () => {
+        this.cleanups.delete(cleanup);
+        cleanup();
+      },
+    };
   }
 }
