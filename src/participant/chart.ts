@@ -15,7 +15,7 @@ import {
   XStateChart,
   type AnyStateMachine,
 } from '../statechart/index.js';
-import type { Behaviour, BehaviourRuntime, ChartAction, ChartTools, InputMeta, ProcessFn, SendFn } from './definition.js';
+import type { Behaviour, BehaviourRuntime, ChartAction, ChartData, ChartTools, InputMeta, ProcessFn, SendFn } from './definition.js';
 
 interface Job {
   event: ChartEvent;
@@ -142,6 +142,10 @@ export class ChartBehaviour<In extends string = string, Out extends string = str
     }
   }
 
+  state(): string | undefined {
+    return this.chart?.state();
+  }
+
   stop(): void {
     this.chart?.stop();
     for (const job of this.mailbox.splice(0)) job.reject(new Error('the participant stopped'));
@@ -168,7 +172,7 @@ export function statechartBehaviour<In extends string, Out extends string>(
     };
     const tools: ChartTools<Out> = {
       role: runtime.role,
-      send: (port: Out, data?: unknown): ChartAction => (args) => host.sender()(port, value(data, args)),
+      send: (port: Out, data?: ChartData): ChartAction => (args) => host.sender()(port, value(data, args)),
       sendNow: (port: Out, data: unknown) => host.sender()(port, data),
     };
     return new XStateChart(machine(tools), { name: runtime.role, observer, clock: runtime.clock });

@@ -47,8 +47,17 @@ export interface PortEvent<In extends string = string> {
   meta: InputMeta;
 }
 
+/** What an XState action function gets (typed loosely: annotate for more). */
+export interface ChartActionArgs {
+  context: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  event: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
 /** An XState action (an inline action function) that the runtime carries out. */
-export type ChartAction = (args: { context: any; event: any }) => void; // eslint-disable-line @typescript-eslint/no-explicit-any
+export type ChartAction = (args: ChartActionArgs) => void;
+
+/** Data for `send`: a value, or a function of the action's `{context, event}` that returns it. */
+export type ChartData = ((args: ChartActionArgs) => unknown) | string | number | boolean | null | object;
 
 /** What the `machine` function of a statechart participant gets: outport sends as XState actions. */
 export interface ChartTools<Out extends string> {
@@ -58,7 +67,7 @@ export interface ChartTools<Out extends string> {
    * An action that sends to outport `port`: `data` is the value, or a function of the action's
    * `{context, event}` that returns it (`send('out', ({event}) => event.data)`). Without `data`: the event's data.
    */
-  send(port: Out, data?: unknown): ChartAction;
+  send(port: Out, data?: ChartData): ChartAction;
   /** Send at once, from your own action code. */
   sendNow(port: Out, data: unknown): void;
 }
@@ -94,6 +103,8 @@ export interface Behaviour<In extends string = string, Out extends string = stri
   /** Handle one input. Resolves when the behaviour is done with it; rejects on error. */
   handle(event: { type: In; data: unknown; meta: InputMeta }, send: SendFn<Out>): Promise<void>;
   stop?(): Promise<void> | void;
+  /** The active state (statecharts: the active leaf states, parallel ones joined with `,`). */
+  state?(): string | undefined;
 }
 
 export interface ParticipantDefinition<In extends string = string, Out extends string = string> {

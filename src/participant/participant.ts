@@ -352,6 +352,11 @@ export class Participant<In extends string = string, Out extends string = string
     log('%s stopped', this.role);
   }
 
+  /** The behaviour's active state: for statecharts the active leaf state(s), e.g. `c1` or `on,ok`. */
+  get chartState(): string | undefined {
+    return this.behaviour.state?.();
+  }
+
   get running(): boolean {
     return this.state === 'running';
   }

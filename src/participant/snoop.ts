@@ -122,7 +122,8 @@ export class Snooper implements SnoopSink {
       else log('%s: ignored a control message that is not one', this.role);
     });
     const query: ControlMessage = { v: 1, command: 'query', from: this.id, role: this.role };
-    await t.publishSnoop('control', ALL_ROLES, query).catch((err: Error) => log('%s: cannot ask for leases: %s', this.role, err.message));
+    // Never waited for: the snoop channel must not hold the participant up.
+    t.publishSnoop('control', ALL_ROLES, query).catch((err: Error) => log('%s: cannot ask for leases: %s', this.role, err.message));
   }
 
   /** Around the chart's start: its spy/trace is recorded even when off, and kept for later. */

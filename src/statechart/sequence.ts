@@ -38,8 +38,8 @@ function chartDiagram(chart: string, steps: Array<{ n: number; signal: string; f
   const states: string[] = [TOP];
   for (const s of steps) for (const name of [s.from, s.to]) if (!states.includes(name)) states.push(name);
   const labelWidth = Math.max(0, ...steps.map((s) => s.signal.length + 2));
-  const width = Math.max(12, labelWidth + 4, ...states.map((s) => s.length + 2));
-  const center = (i: number) => 4 + i * width + Math.floor(width / 2);
+  const width = Math.max(12, labelWidth + 3, ...states.map((s) => s.length + 2));
+  const center = (i: number) => i * width + Math.floor(width / 2);
   const col = (name: string) => center(states.indexOf(name));
   const total = center(states.length - 1) + width;
 
@@ -67,15 +67,12 @@ function chartDiagram(chart: string, steps: Array<{ n: number; signal: string; f
       let r = row();
       r[a] = '+';
       emit(r);
-      r = row();
-      put(r, a + 1, `\\ ${number}`);
-      emit(r);
-      r = row();
-      put(r, a + 1, label);
-      emit(r);
-      r = row();
-      put(r, a + 1, '/');
-      emit(r);
+      for (const text of [`\\ ${number}`, label, '/']) {
+        r = row();
+        r[a] = ' ';
+        put(r, a + 1, text);
+        emit(r);
+      }
       r = row();
       r[a] = '<';
       emit(r);

@@ -64,8 +64,10 @@ export function startLines(entered: readonly SpyState[]): string[] {
 export function stepLines(step: Step): string[] {
   const lines = bubbling(step);
   const [only] = step.transitions;
-  if (step.transitions.length === 1 && step.leaves.length === 1 && only && only.targets.length === 1) {
-    const sim = simulate(step.leaves[0]!, only.source, only.targets[0]!);
+  const under = only ? step.leaves.filter((l) => isAncestorOrSelf(only.source, l)) : [];
+  if (step.transitions.length === 1 && under.length === 1 && only && only.targets.length === 1) {
+    // One transition from one active leaf (also inside a parallel region): replay miros.
+    const sim = simulate(under[0]!, only.source, only.targets[0]!);
     if (sim && same(sim.exits, step.exited) && same(sim.entries, step.entered)) return lines.concat(sim.lines);
   }
   return lines.concat(observed(step));

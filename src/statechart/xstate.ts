@@ -62,6 +62,9 @@ interface StepRecord {
   entered: SpyState[];
   exited: SpyState[];
   changed: boolean;
+  /** Delayed events scheduled and cancelled in this step: applied to `pending` only if the step succeeds. */
+  raised: Array<[string, Pending]>;
+  cancelled: string[];
 }
 
 interface Pending {
@@ -267,7 +270,7 @@ export class XStateChart implements Chart {
     } finally {
       this.restoring = false;
     }
-    this.leaves = activeNodes(before).filter(isLeaf).map((n) => this.spyOf.get(n)!).filter(Boolean);
+    this.leaves = this.leavesOf(before);
     const now = this.clock.now();
     for (const [id, p] of this.pending) {
       if (p.timer !== undefined) continue;
@@ -331,19 +334,31 @@ export class XStateChart implements Chart {
       entered: [],
       exited: [],
       changed: false,
+      raised: [],
+      cancelled: [],
     };
   }
 
   private onAction(type: string, params: Record<string, unknown> | undefined): void {
-    if (type === 'xstate.raise' && params && typeof params.delay === 'number') {
+    const step = this.step;
+    if (!step || !params) return;
+    if (type === 'xstate.raise' && typeof params.delay === 'number') {
       const event = params.event as { type: string } | undefined;
       const id = typeof params.id === 'string' ? params.id : event?.type;
-      if (event && id) this.pending.set(id, { event, due: this.clock.now() + params.delay });
-    } else if (type === 'xstate.cancel' && params && typeof params.sendId === 'string') {
-      const p = this.pending.get(params.sendId);
-      if (p?.timer !== undefined) this.clock.clearTimeout(p.timer);
-      this.pending.delete(params.sendId);
+      if (event && id) step.raised.push([id, { event, due: this.clock.now() + params.delay }]);
+    } else if (type === 'xstate.cancel' && typeof params.sendId === 'string') {
+      step.cancelled.push(params.sendId);
     }
+  }
+
+  /** A step succeeded: what it scheduled and cancelled is now the chart's. */
+  private commitDelays(step: StepRecord): void {
+    for (const id of step.cancelled) {
+      const p = this.pending.get(id);
+      if (p?.timer !== undefined) this.clock.clearTimeout(p.timer);
+      this.pending.delete(id);
+    }
+    for (const [id, p] of step.raised) this.pending.set(id, p);
   }
 
   private onMicrostep(ev: InspectionEvent): void {
@@ -373,6 +388,7 @@ export class XStateChart implements Chart {
     this.step = undefined;
     this.leaves = this.leavesOf(snapshot);
     if (!step) return;
+    this.commitDelays(step);
     const o = this.observer;
     if (step.spy) {
       const lines = step.start && !step.startDone ? startLines(step.entered) : step.lines;
@@ -385,10 +401,12 @@ export class XStateChart implements Chart {
     }
   }
 
+  /** The active atomic states of a snapshot, in document order. */
   private leavesOf(snapshot: AnyMachineSnapshot): SpyState[] {
+    const nodes = activeNodes(snapshot).filter(isLeaf);
+    nodes.sort((a, b) => a.order - b.order);
     const out: SpyState[] = [];
-    for (const n of activeNodes(snapshot)) {
-      if (!isLeaf(n)) continue;
+    for (const n of nodes) {
       const s = this.spyOf.get(n);
       if (s) out.push(s);
     }
