@@ -9,6 +9,7 @@
  */
 import { MsgfloError, TransportClosedError, reasonOf } from '../errors.js';
 import { newMessageId } from '../protocol/envelope.js';
+import type { SnoopChannel } from '../protocol/snoop.js';
 import { Backoff, delay } from '../util/backoff.js';
 import { logger } from '../util/logger.js';
 import type {
@@ -19,6 +20,8 @@ import type {
   QueueKind,
   QueueOptions,
   SendOptions,
+  SnoopFilter,
+  SnoopHandler,
   SubscribeOptions,
   Subscription,
   Transport,
@@ -288,6 +291,21 @@ export class ReconnectingTransport implements Transport {
     // A heartbeat is only worth sending now; while reconnecting the next one will do.
     if (this.state !== 'open') throw new TransportClosedError('announce');
     await this.inner.announce(message, options);
+  }
+
+  /** Snoop lines are at most once: none are kept while disconnected. */
+  async publishSnoop(channel: SnoopChannel, role: string, data: unknown): Promise<void> {
+    if (this.state !== 'open') throw new TransportClosedError('publish on the snoop channel');
+    if (!this.inner.publishSnoop) throw new Error(`the ${this.scheme} transport has no snoop channel`);
+    await this.inner.publishSnoop(channel, role, data);
+  }
+
+  /** A snoop subscription made again on every new connection. */
+  subscribeSnoop(filter: SnoopFilter, handler: SnoopHandler): Promise<Subscription> {
+    return this.manage('snoop', (t) => {
+      if (!t.subscribeSnoop) throw new Error(`the ${t.scheme} transport has no snoop channel`);
+      return t.subscribeSnoop(filter, handler);
+    });
   }
 
   /** Resolves once a reconnection in progress has finished (tests). */

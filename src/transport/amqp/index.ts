@@ -9,8 +9,9 @@
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { connect as amqpConnect, type Channel, type ChannelModel, type ConsumeMessage } from 'amqplib';
 import { codeOf, maskUrl, QueueNotFoundError, reasonOf, TransportClosedError } from '../../errors.js';
-import { encodeBody, HEADER, newMessageId } from '../../protocol/envelope.js';
+import { decodeBody, encodeBody, HEADER, newMessageId } from '../../protocol/envelope.js';
 import { deadLetterName, DISCOVERY_QUEUE } from '../../protocol/naming.js';
+import { SNOOP_EXCHANGE, type SnoopChannel, parseSnoopRoutingKey, snoopBindingKey, snoopRoutingKey } from '../../protocol/snoop.js';
 import { logger } from '../../util/logger.js';
 import type { TransportOptions } from '../index.js';
 import type {
@@ -22,6 +23,8 @@ import type {
   QueueKind,
   QueueOptions,
   SendOptions,
+  SnoopFilter,
+  SnoopHandler,
   SubscribeOptions,
   Subscription,
   Transport,
@@ -49,6 +52,12 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
 const DEFAULT_DISCOVERY_TTL_MS = 60_000;
 const JSON_CONTENT_TYPE = 'application/json';
+/** Snoop messages a watcher's queue holds before the broker drops the oldest (a slow watcher slows nobody). */
+const SNOOP_BACKLOG = 10_000;
+/** Snoop messages older than this are dropped from a watcher's queue. */
+const SNOOP_TTL_MS = 60_000;
+/** Snoop messages a watcher has unacknowledged at a time. */
+const SNOOP_PREFETCH = 500;
 
 type State = 'new' | 'connecting' | 'open' | 'lost' | 'closing' | 'closed';
 
@@ -167,6 +176,7 @@ export class AmqpTransport implements Transport {
   private adminQueue: Promise<unknown> = Promise.resolve();
   private adminChannel: Channel | undefined;
   private discoveryReady: Promise<void> | undefined;
+  private snoopReady: Promise<void> | undefined;
 
   constructor(url: string, options: AmqpTransportOptions = {}) {
     this.rawUrl = url;
@@ -220,6 +230,7 @@ export class AmqpTransport implements Transport {
       this.state = 'lost';
       this.adminChannel = undefined;
       this.discoveryReady = undefined;
+      this.snoopReady = undefined;
       this.emit(err ? { type: 'disconnect', error: err } : { type: 'disconnect' });
     });
     model.on('blocked', (reason: string) => log('connection blocked by broker: %s', reason));
@@ -709,5 +720,107 @@ export class AmqpTransport implements Transport {
           settle('nack');
         },
       );
+  }
+
+  // ── snoop channel ─────────────────────────────────────────────────────────────────────────────────────
+
+  /** The topic exchange `msgflo.snoop` (transient: spy and trace are live views, not data). */
+  private ensureSnoop(): Promise<void> {
+    if (!this.snoopReady) {
+      const ready = this.withAdmin('declare snoop exchange', async (run) => {
+        await run(
+          { what: `assert topic exchange '${SNOOP_EXCHANGE}'`, run: (ch) => ch.assertExchange(SNOOP_EXCHANGE, 'topic', { durable: false, autoDelete: false }) },
+          [PRECONDITION_FAILED],
+        );
+      });
+      this.snoopReady = ready;
+      ready.catch(() => {
+        if (this.snoopReady === ready) this.snoopReady = undefined;
+      });
+    }
+    return this.snoopReady;
+  }
+
+  async publishSnoop(channel: SnoopChannel, role: string, data: unknown): Promise<void> {
+    const what = 'publish on the snoop channel';
+    this.assertOpen(what);
+    await this.ensureSnoop();
+    const publisher = this.publisher;
+    if (!publisher) throw new TransportClosedError(what);
+    try {
+      await publisher.publish({
+        exchange: SNOOP_EXCHANGE,
+        routingKey: snoopRoutingKey(channel, role),
+        content: encodeBody(data),
+        options: { contentType: JSON_CONTENT_TYPE, deliveryMode: 1, expiration: String(SNOOP_TTL_MS) },
+        confirm: false,
+        target: SNOOP_EXCHANGE,
+      });
+    } catch (err) {
+      throw this.wrap(err, what);
+    }
+  }
+
+  /**
+   * An exclusive, server-named queue of this watcher's own, bound to the snoop exchange for each channel and role
+   * asked for. Bounded (oldest dropped first, and after a minute) and consumed with acks under a prefetch, so a
+   * watcher that falls behind loses its own oldest lines at the broker and never holds a publisher back.
+   */
+  async subscribeSnoop(filter: SnoopFilter, handler: SnoopHandler): Promise<Subscription> {
+    const what = 'subscribe to the snoop channel';
+    this.assertOpen(what);
+    await this.ensureSnoop();
+    const ch = await this.openChannel(what);
+    let snoopQueue = '';
+    const sub = new ChannelSubscription(SNOOP_EXCHANGE, ch, (s) => this.subscriptions.delete(s), async (c) => {
+      if (snoopQueue && !this.closedChannels.has(c)) await c.deleteQueue(snoopQueue);
+    });
+    try {
+      const { queue } = await ch.assertQueue('', {
+        exclusive: true,
+        autoDelete: true,
+        durable: false,
+        arguments: { 'x-max-length': SNOOP_BACKLOG, 'x-overflow': 'drop-head', 'x-message-ttl': SNOOP_TTL_MS },
+      });
+      snoopQueue = queue;
+      const roles: Array<string | undefined> = filter.roles ? [...filter.roles] : [undefined];
+      for (const channel of filter.channels) for (const role of roles) await ch.bindQueue(queue, SNOOP_EXCHANGE, snoopBindingKey(channel, role));
+      await ch.prefetch(SNOOP_PREFETCH);
+      const { consumerTag } = await ch.consume(
+        queue,
+        (msg: ConsumeMessage | null) => {
+          if (msg === null) {
+            log('broker cancelled the snoop consumer');
+            return;
+          }
+          try {
+            const where = parseSnoopRoutingKey(msg.fields.routingKey);
+            if (where) {
+              const { data, jsonError } = decodeBody(msg.content);
+              handler({ ...where, data, raw: msg.content, jsonError });
+            }
+          } catch (err) {
+            log('snoop handler failed: %s', reasonOf(err));
+          } finally {
+            try {
+              ch.ack(msg);
+            } catch {
+              // the channel is gone; the queue goes with it
+            }
+          }
+        },
+        { noAck: false },
+      );
+      sub.addConsumer(consumerTag);
+    } catch (err) {
+      if (!this.closedChannels.has(ch)) {
+        await quietly(() => (snoopQueue ? ch.deleteQueue(snoopQueue) : undefined));
+        await quietly(() => ch.close());
+      }
+      throw this.wrap(err, what);
+    }
+    this.subscriptions.add(sub);
+    log('listening to the snoop channel (%s)', filter.channels.join(', '));
+    return sub;
   }
 }

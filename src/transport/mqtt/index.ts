@@ -15,7 +15,8 @@
 import { randomBytes } from 'node:crypto';
 import type { IClientPublishOptions } from 'mqtt';
 import { BrokerUrlError, TransportClosedError, codeOf, maskUrl, reasonOf } from '../../errors.js';
-import { encodeBody, HEADER, newMessageId } from '../../protocol/envelope.js';
+import { decodeBody, encodeBody, HEADER, newMessageId } from '../../protocol/envelope.js';
+import { type SnoopChannel, parseSnoopTopic, snoopFilter, snoopTopic } from '../../protocol/snoop.js';
 import { delay } from '../../util/backoff.js';
 import { logger } from '../../util/logger.js';
 import type { TransportOptions } from '../index.js';
@@ -29,6 +30,8 @@ import type {
   QueueKind,
   QueueOptions,
   SendOptions,
+  SnoopFilter,
+  SnoopHandler,
   SubscribeOptions,
   Subscription,
   Transport,
@@ -232,6 +235,48 @@ export class MqttTransport implements Transport {
   async onDiscovery(handler: MessageHandler): Promise<Subscription> {
     this.assertOpen('listen for discovery');
     return this.trackListen(DISCOVERY_TOPIC, DISCOVERY_TOPIC, 1, (received) => handler(toInMessage(DISCOVERY_TOPIC, received)));
+  }
+
+  // ---- snoop channel ---------------------------------------------------------------------------------------
+
+  /** QoS 0, not retained: `msgflo/snoop/<channel>/<role>`. */
+  async publishSnoop(channel: SnoopChannel, role: string, data: unknown): Promise<void> {
+    this.assertOpen('publish on the snoop channel');
+    await this.publish(snoopTopic(channel, role), encodeBody(data), { qos: 0 });
+  }
+
+  /** Plain (never shared) QoS 0 subscriptions: every watcher gets every line; the broker drops what a slow one misses. */
+  async subscribeSnoop(filter: SnoopFilter, handler: SnoopHandler): Promise<Subscription> {
+    this.assertOpen('subscribe to the snoop channel');
+    const subs: Subscription[] = [];
+    const deliver = (r: Received) => {
+      const where = parseSnoopTopic(r.topic);
+      if (!where) return;
+      const { data, jsonError } = decodeBody(r.payload);
+      try {
+        handler({ ...where, data, raw: r.payload, jsonError });
+      } catch (err) {
+        debug('snoop handler failed: %s', reasonOf(err));
+      }
+    };
+    try {
+      const roles: Array<string | undefined> = filter.roles ? [...filter.roles] : [undefined];
+      for (const channel of filter.channels) {
+        for (const role of roles) {
+          const f = snoopFilter(channel, role);
+          subs.push(await this.trackListen(f, f, 0, deliver));
+        }
+      }
+    } catch (err) {
+      for (const s of subs) await s.cancel().catch(() => undefined);
+      throw err;
+    }
+    return {
+      queue: 'snoop',
+      cancel: async () => {
+        for (const s of subs) await s.cancel().catch(() => undefined);
+      },
+    };
   }
 
   // ---- bindings -------------------------------------------------------------------------------------------
