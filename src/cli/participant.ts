@@ -6,7 +6,7 @@ import { Participant } from '../participant/participant.js';
 import { connectWithRetry, parseCli, reportError, requireBroker } from './common.js';
 import { type CliIO, EXIT } from './io.js';
 
-const USAGE = `Usage: msgflo-participant FILE [--name ROLE] [--broker URL] [--heartbeat S] [--prefetch N]
+const USAGE = `Usage: msgflo-participant FILE [--name ROLE] [--broker URL] [--heartbeat S] [--prefetch N] [--spy] [--trace]
 
 Run a participant defined in FILE (.js, .mjs or .ts) whose default export is
 defineParticipant({component, inports, outports, process}).
@@ -16,6 +16,9 @@ Options:
   --broker URL     broker (default: MSGFLO_BROKER)
   --heartbeat S    seconds between discovery heartbeats (default 5, or MSGFLO_DISCOVERY_PERIOD/2.2)
   --prefetch N     inputs in flight per inport (default 50)
+  --spy            publish miros spy lines on the snoop channel (also MSGFLO_SPY=1;
+                   msgflo-trace switches them on at run time anyway)
+  --trace          publish trace lines on the snoop channel (also MSGFLO_TRACE=1)
   -h, --help       show this help
 
 Stops gracefully on SIGINT/SIGTERM: in-flight inputs are finished first.
@@ -47,9 +50,16 @@ export async function loadParticipantModule(file: string, cwd: string): Promise<
 }
 
 export async function main(argv: string[], io: CliIO): Promise<number> {
-  const parsed = parseCli<{ name?: string; broker?: string; heartbeat?: string; prefetch?: string }>(
+  const parsed = parseCli<{ name?: string; broker?: string; heartbeat?: string; prefetch?: string; spy?: boolean; trace?: boolean }>(
     argv,
-    { name: { type: 'string' }, broker: { type: 'string' }, heartbeat: { type: 'string' }, prefetch: { type: 'string' } },
+    {
+      name: { type: 'string' },
+      broker: { type: 'string' },
+      heartbeat: { type: 'string' },
+      prefetch: { type: 'string' },
+      spy: { type: 'boolean' },
+      trace: { type: 'boolean' },
+    },
     USAGE,
     io,
     'msgflo-participant',
@@ -77,6 +87,7 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
       env: io.env,
       ...(heartbeat > 0 ? { heartbeat } : {}),
       ...(prefetch > 0 ? { prefetch } : {}),
+      ...(parsed.values.spy || parsed.values.trace ? { snoop: { ...(parsed.values.spy ? { spy: true } : {}), ...(parsed.values.trace ? { trace: true } : {}) } } : {}),
     });
     participant.on('error', (err) => io.stderr.write(`${role}: ${err.message}\n`));
     participant.on('failed', (port, err) => io.stderr.write(`${role}: input on '${port}' dead-lettered: ${err.code}: ${err.message.split('\n')[0]}\n`));
