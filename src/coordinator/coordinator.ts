@@ -56,6 +56,13 @@ export function iipValue(data: unknown): unknown {
 }
 
 const bindingKey = (b: Binding) => `${b.type}|${b.src}|${b.tgt}|${b.deadletter ?? ''}`;
+const appliedKey = (b: ResolvedBinding) => bindingKey(b) + (b.bridge ? '|bridge' : '');
+
+/**
+ * Asked right before an IIP is sent (with its target and the value to send): false postpones it. Whoever
+ * installs a gate calls `reconcile()` when its answer may have changed.
+ */
+export type IipGate = (tgt: PortRef, data: unknown) => boolean;
 
 /**
  * Keeps the broker converged to the graph: discovers participants (and expires silent ones), makes and removes
@@ -77,6 +84,7 @@ export class Coordinator extends EventEmitter<{ event: [CoordinatorEvent] }> {
   /** Queue each graph port last resolved to, kept when its participant goes away. */
   private readonly lastKnown = new Map<string, string>();
   private stopped = false;
+  private iipGate: IipGate | undefined;
 
   constructor(options: CoordinatorOptions) {
     super();
@@ -170,6 +178,22 @@ export class Coordinator extends EventEmitter<{ event: [CoordinatorEvent] }> {
   /** Bindings this coordinator has made and not removed. */
   bindings(): ResolvedBinding[] {
     return [...this.applied.values()];
+  }
+
+  /** Install (or remove, with undefined) the gate IIPs pass right before they are sent (see IipGate). */
+  setIipGate(gate: IipGate | undefined): void {
+    this.iipGate = gate;
+  }
+
+  /**
+   * Whether what is sent to `role` now travels as the graph says: the role has a live participant, every binding
+   * downstream of it can be resolved, and every binding the graph asks for has been made.
+   */
+  isReady(role: string): boolean {
+    if (this.registry.byRole(role).length === 0) return false;
+    const { bindings, blocked } = this.resolveBindings();
+    if (blocked.has(role)) return false;
+    return bindings.every((b) => this.applied.has(appliedKey(b)));
   }
 
   /** A role's process is known to be gone (it crashed): drop its participants now instead of waiting for expiry. */
@@ -294,7 +318,7 @@ export class Coordinator extends EventEmitter<{ event: [CoordinatorEvent] }> {
     if (this.stopped) return;
     try {
       const { bindings, blocked } = this.resolveBindings();
-      const desired = new Map(bindings.map((b) => [bindingKey(b) + (b.bridge ? '|bridge' : ''), b]));
+      const desired = new Map(bindings.map((b) => [appliedKey(b), b]));
       for (const [key, b] of [...this.applied]) {
         if (desired.has(key)) continue;
         await this.transport.removeBinding(b);
@@ -339,6 +363,7 @@ export class Coordinator extends EventEmitter<{ event: [CoordinatorEvent] }> {
         if (!(await this.transport.queueExists('inqueue', queue))) await this.transport.createQueue('inqueue', queue);
       }
       const data = iipValue(iip.data);
+      if (this.iipGate && !this.iipGate(iip.tgt, data)) continue;
       await this.transport.send('inqueue', queue, data);
       this.iipsSent.set(key, queue);
       log('sent IIP to %s', queue);

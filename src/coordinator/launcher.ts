@@ -216,6 +216,8 @@ export class Launcher extends EventEmitter<{ event: [LauncherEvent] }> {
   async stop(role: string): Promise<void> {
     const child = this.children.get(role);
     if (!child) return;
+    // A stop is under way: one SIGTERM is enough (a second one makes a participant exit without draining).
+    if (child.stopping) return child.exited;
     child.stopping = true;
     if (child.restartTimer) clearTimeout(child.restartTimer);
     const proc = child.process;

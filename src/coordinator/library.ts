@@ -24,6 +24,7 @@
 import type { Dirent } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { LibraryInvalidError, UnknownComponentError } from '../errors.js';
 import { locateJsonError } from '../graph/index.js';
 import { logger } from '../util/logger.js';
@@ -42,6 +43,15 @@ export const DEFAULT_HANDLERS: Readonly<Record<string, string>> = Object.freeze(
   '.yaml': 'msgflo-register --role #ROLE:#FILENAME',
   '.json': 'noflo-runtime-msgflo --name #ROLE --graph #COMPONENT --iips #IIPS',
   '.fbp': 'noflo-runtime-msgflo --name #ROLE --graph #COMPONENT --iips #IIPS',
+});
+
+/** This package's own participants/ folder (resolved from this module, whatever the cwd). */
+export const BUILTIN_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../participants');
+
+/** Built-in components (the FBP runtime protocol's test suite needs them): name → file in BUILTIN_DIR. */
+export const BUILTIN_COMPONENTS: Readonly<Record<string, string>> = Object.freeze({
+  'core/Repeat': 'Repeat.js',
+  'core/Drop': 'Drop.js',
 });
 
 /** Language of a participant file by extension (for component:getsource / component:source). */
@@ -73,6 +83,11 @@ export interface LibraryOptions {
   componentDir?: string;
   /** The config object itself instead of a file (e.g. for the runtime or tests). */
   config?: unknown;
+  /**
+   * Also know the built-in components (BUILTIN_COMPONENTS: `core/Repeat`, `core/Drop`), run from this package's
+   * participants/ folder. A library component or file of the same name wins. Default false.
+   */
+  builtins?: boolean;
 }
 
 export interface ComponentInfo {
@@ -80,9 +95,9 @@ export interface ComponentInfo {
   name: string;
   /** The command template as configured (variables not yet expanded). */
   template: string;
-  /** Where it came from: the library's `components`, or a file of the component directory. */
-  origin: 'config' | 'file';
-  /** File components: path relative to cwd (what #FILENAME becomes). */
+  /** Where it came from: the library's `components`, a file of the component directory, or built in. */
+  origin: 'config' | 'file' | 'builtin';
+  /** File and built-in components: path relative to cwd (what #FILENAME becomes). */
   file?: string;
   /** File components: language by extension (see LANGUAGES), when known. */
   language?: string;
@@ -373,6 +388,14 @@ export async function loadLibrary(options: LibraryOptions): Promise<ComponentLib
   // Library components win over files of the same name.
   for (const [name, template] of Object.entries(config.components)) {
     entries.set(name, { name, template, origin: 'config', words: words(template, `component "${name}"`) });
+  }
+  if (options.builtins) {
+    for (const [name, file] of Object.entries(BUILTIN_COMPONENTS)) {
+      if (entries.has(name)) continue;
+      const template = DEFAULT_HANDLERS['.js']!;
+      const full = path.join(BUILTIN_DIR, file);
+      entries.set(name, { name, template, origin: 'builtin', file: path.relative(cwd, full) || full, language: 'javascript', words: splitCommand(template) });
+    }
   }
   if (problems.length) throw new LibraryInvalidError(label, problems.join('; '));
 
