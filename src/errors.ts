@@ -25,6 +25,9 @@ export const ErrorCodes = {
   USAGE: 'MSGFLO_ERR_USAGE',
   TIMEOUT: 'MSGFLO_ERR_TIMEOUT',
   DECRYPT: 'MSGFLO_ERR_DECRYPT',
+  PROTOCOL: 'MSGFLO_ERR_PROTOCOL',
+  RUNTIME_SECRET: 'MSGFLO_ERR_RUNTIME_SECRET',
+  RUNTIME_LISTEN: 'MSGFLO_ERR_RUNTIME_LISTEN',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -250,6 +253,35 @@ export class DecryptError extends MsgfloError {
   constructor(detail: string) {
     super(ErrorCodes.DECRYPT, `Message could not be decrypted: ${detail}`, {
       hint: 'Every participant of a keyed network needs the same MSGFLO_KEY.',
+    });
+  }
+}
+
+/** A FBP runtime protocol message the runtime cannot accept (not JSON, not valid, unknown, not supported). */
+export class ProtocolError extends MsgfloError {
+  constructor(detail: string, hint?: string) {
+    super(ErrorCodes.PROTOCOL, detail, {
+      hint: hint ?? 'Send {protocol, command, payload} as the FBP runtime protocol 0.8 schemas (npm fbp-protocol) define it.',
+    });
+  }
+}
+
+/** A runtime protocol message without the runtime's secret. */
+export class RuntimeSecretError extends MsgfloError {
+  constructor() {
+    super(ErrorCodes.RUNTIME_SECRET, 'Wrong or missing secret: nothing was done', {
+      hint: "Use the secret msgflo printed (the Flowhub URL's secret=…), or the one given with --secret / MSGFLO_RUNTIME_SECRET.",
+    });
+  }
+}
+
+/** The runtime's WebSocket server cannot listen. */
+export class RuntimeListenError extends MsgfloError {
+  constructor(host: string, port: number, options?: { cause?: unknown }) {
+    const reason = options?.cause instanceof Error ? ` (${options.cause.message})` : '';
+    super(ErrorCodes.RUNTIME_LISTEN, `Cannot listen for the FBP runtime protocol on ${host}:${port}${reason}`, {
+      ...options,
+      hint: 'Pick another --port (0: any free port), or stop what uses that port.',
     });
   }
 }

@@ -30,6 +30,11 @@ export interface NetworkOptions {
   /** Long-running: retry the broker connection instead of failing. */
   retryConnect: boolean;
   command: string;
+  /**
+   * The FBP runtime (msgflo) puts the graph into action itself: the graph is loaded and checked, the launcher
+   * is made, but no participant is started and the coordinator gets no graph here.
+   */
+  runtimeManaged?: boolean;
 }
 
 export interface RunningNetwork {
@@ -100,7 +105,7 @@ export async function startNetwork(options: NetworkOptions, io: CliIO): Promise<
   try {
     const graph = options.graphFile ? await loadGraph(options.graphFile) : undefined;
     if (graph) validateGraph(graph);
-    const library = await loadLibrary({ cwd: io.cwd, ...(options.library ? { file: options.library } : {}) });
+    const library = await loadLibrary({ cwd: io.cwd, builtins: true, ...(options.library ? { file: options.library } : {}) });
 
     let broker = configuredBroker(options.broker, io.env);
     let embedded: EmbeddedBroker | undefined;
@@ -133,8 +138,8 @@ export async function startNetwork(options: NetworkOptions, io: CliIO): Promise<
 
     let launcher: Launcher | undefined;
     const launched: string[] = [];
-    if (options.launch && graph) {
-      const roles = participantNodes(graph).filter(
+    if (options.launch && (graph || options.runtimeManaged)) {
+      const roles = (options.runtimeManaged || !graph ? [] : participantNodes(graph)).filter(
         (n) => (options.only.length === 0 || options.only.includes(n.id)) && !options.ignore.includes(n.id),
       );
       const specs = [];
@@ -146,7 +151,7 @@ export async function startNetwork(options: NetworkOptions, io: CliIO): Promise<
           );
           continue;
         }
-        specs.push({ role: node.id, command: library.commandFor(node.component, node.id, iipsForRole(graph, node.id)) });
+        specs.push({ role: node.id, command: library.commandFor(node.component, node.id, iipsForRole(graph!, node.id)) });
       }
       launcher = new Launcher({
         broker: url,
@@ -168,7 +173,7 @@ export async function startNetwork(options: NetworkOptions, io: CliIO): Promise<
         launched.push(spec.role);
       }
     }
-    await coordinator.setGraph(graph);
+    if (!options.runtimeManaged) await coordinator.setGraph(graph);
     return {
       broker: url,
       embedded,

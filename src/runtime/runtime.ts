@@ -1,0 +1,452 @@
+/**
+ * The FBP runtime protocol, without sockets: `handle(connection, frame)` checks a client's frame (JSON, secret,
+ * schema, capability) and runs it through the handler of its sub-protocol (protocol/*.ts); what the runtime
+ * says goes out through each connection's `send`. The WebSocket server (server.ts) is a thin layer on top.
+ *
+ * Every frame a client sends must carry the runtime's secret (top-level `secret`, or `payload.secret` as
+ * older clients and fbp-client send it); one without it gets `<protocol>:error` and changes nothing. Replies
+ * go to the requester (with `responseTo` when it gave a `requestId`); graph changes and network events go to
+ * every client that has authenticated. The secret is never sent back.
+ */
+import { randomUUID, timingSafeEqual } from 'node:crypto';
+import type { Coordinator, CoordinatorEvent } from '../coordinator/coordinator.js';
+import type { Launcher } from '../coordinator/launcher.js';
+import type { ComponentLibrary } from '../coordinator/library.js';
+import { MsgfloError, ParticipantTimeoutError, ProtocolError, RuntimeSecretError, reasonOf } from '../errors.js';
+import type { Graph, PortRef } from '../graph/types.js';
+import type { ParticipantInfo } from '../protocol/discovery.js';
+import type { Transport } from '../transport/types.js';
+import { logger } from '../util/logger.js';
+import { ComponentCatalog, type ProtocolPort } from './components.js';
+import { GRAPH_NOT_FOUND, NO_GRAPH, PlainProtocolError, type HandlerContext, type Payload, type ProtocolHandlers } from './context.js';
+import { GraphCommandError, GraphDocument } from './graph-doc.js';
+import { LiveNetwork } from './live.js';
+import { componentHandlers } from './protocol/component.js';
+import { graphHandlers } from './protocol/graph.js';
+import { networkHandlers } from './protocol/network.js';
+import { runtimeHandlers } from './protocol/runtime.js';
+import { traceHandlers } from './protocol/trace.js';
+import { capabilityDefinitions, commandsOf, schemaProblems } from './schemas.js';
+import type { TraceBuffer } from './trace.js';
+
+const log = logger('runtime');
+
+/** The protocol version spoken (0.8: top-level secret, requestId/responseTo). */
+export const PROTOCOL_VERSION = '0.8';
+
+/** What this runtime can do, for a client that has the secret. */
+export const CAPABILITIES = [
+  'protocol:runtime',
+  'protocol:graph',
+  'protocol:component',
+  'component:getsource',
+  'protocol:network',
+  'network:control',
+  'network:status',
+  'network:data',
+  'protocol:trace',
+] as const;
+
+const HANDLERS: Readonly<Record<string, ProtocolHandlers>> = {
+  runtime: runtimeHandlers,
+  graph: graphHandlers,
+  component: componentHandlers,
+  network: networkHandlers,
+  trace: traceHandlers,
+};
+
+/** Where a connection's messages go (a WebSocket, or a test's collector). */
+export interface RuntimeChannel {
+  send(text: string): void;
+}
+
+export class Connection {
+  readonly id = randomUUID();
+  authenticated = false;
+  closed = false;
+  /** Frames of one connection are handled one after the other. */
+  queue: Promise<void> = Promise.resolve();
+  constructor(readonly channel: RuntimeChannel) {}
+}
+
+export interface FbpRuntimeOptions {
+  coordinator: Coordinator;
+  transport: Transport;
+  library: ComponentLibrary;
+  /** Starts participant processes for nodes (msgflo); without one, participants are started by others. */
+  launcher?: Launcher | undefined;
+  /** The secret every message must carry. */
+  secret: string;
+  /** Runtime id (a UUID v4); random by default. */
+  id?: string;
+  label?: string;
+  /** Prefix of every role this runtime's graphs use (runtimes sharing a broker stay apart). */
+  rolePrefix?: string;
+  /** Node ids whose participants are not started here. */
+  ignore?: string[];
+  /** How long runtime:packet waits for its target to be ready (default 10 s). */
+  packetTimeoutMs?: number;
+  /** Read participant files for their ports (default true). */
+  introspect?: boolean;
+  /** Told about a node whose component the library cannot run (e.g. `--graph` with an external participant). */
+  onUnlaunchable?: (node: string, component: string) => void;
+  /** Where the runtime listens, for traces. */
+  address?: string;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function sameSecret(given: unknown, expected: string): boolean {
+  if (typeof given !== 'string') return false;
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+export class FbpRuntime {
+  readonly id: string;
+  readonly label: string;
+  readonly graphs = new Map<string, GraphDocument>();
+  readonly traces = new Map<string, TraceBuffer>();
+  readonly live: LiveNetwork;
+  readonly catalog: ComponentCatalog;
+  private readonly options: FbpRuntimeOptions;
+  private readonly connections = new Set<Connection>();
+  private readonly allowedInputs: Set<string>;
+  private readonly knownInputs: Record<string, string[]>;
+  /** network:edges selections and debug flags per graph, applied when a graph becomes live. */
+  private readonly selections = new Map<string, Array<{ src: PortRef; tgt: PortRef }>>();
+  private readonly debugFlags = new Map<string, boolean>();
+  /** The last announcement of each component, for component:getsource. */
+  private readonly announced = new Map<string, ParticipantInfo>();
+  private readonly onCoordinatorEvent: (e: CoordinatorEvent) => void;
+  /** Frames the runtime sent that its own schema check refused (a bug if ever > 0). */
+  invalidOutputs = 0;
+
+  constructor(options: FbpRuntimeOptions) {
+    this.options = options;
+    this.id = options.id ?? randomUUID();
+    this.label = options.label ?? `msgflo-ts on ${options.transport.url}`;
+    this.knownInputs = commandsOf('input');
+    const defs = capabilityDefinitions();
+    this.allowedInputs = new Set(['runtime:getruntime', ...defs.filter((d) => (CAPABILITIES as readonly string[]).includes(d.name)).flatMap((d) => d.inputs)]);
+    this.catalog = new ComponentCatalog({ library: options.library, introspect: options.introspect ?? true });
+    this.live = new LiveNetwork({
+      coordinator: options.coordinator,
+      transport: options.transport,
+      library: options.library,
+      launcher: options.launcher,
+      rolePrefix: options.rolePrefix ?? '',
+      ignore: options.ignore ?? [],
+      ...(options.onUnlaunchable ? { onUnlaunchable: options.onUnlaunchable } : {}),
+    });
+    this.live.on('message', (m) => {
+      const graph = typeof m.payload.graph === 'string' ? m.payload.graph : this.live.graph?.id;
+      if (m.toClients) this.broadcastAll(m.protocol, m.command, m.payload);
+      if (graph !== undefined) this.traceEvent(graph, m.protocol, m.command, m.payload);
+    });
+    for (const e of options.coordinator.participants()) this.noteParticipant(e.info, false);
+    this.onCoordinatorEvent = (e) => {
+      if (e.type === 'participant-added' || e.type === 'participant-changed') this.noteParticipant(e.participant, true);
+    };
+    options.coordinator.on('event', this.onCoordinatorEvent);
+    // Read the participant files now, so the first component:list or addedge does not wait for it.
+    void this.catalog.refresh();
+  }
+
+  get namespace(): string {
+    return this.options.library.namespace;
+  }
+
+  private noteParticipant(info: ParticipantInfo, tell: boolean): void {
+    this.announced.set(info.component, info);
+    const changed = this.catalog.noteDiscovered(info);
+    if (changed && tell) this.broadcastAll('component', 'component', changed);
+  }
+
+  /** The last announcement of a participant running `component`. */
+  announcedParticipant(component: string): ParticipantInfo | undefined {
+    return this.announced.get(component);
+  }
+
+  // ── connections ───────────────────────────────────────────────────────────────────────────────────────────
+
+  connect(channel: RuntimeChannel): Connection {
+    const conn = new Connection(channel);
+    this.connections.add(conn);
+    return conn;
+  }
+
+  /** The client went away: what it asked for goes on, nothing more is sent to it. */
+  disconnect(conn: Connection): void {
+    conn.closed = true;
+    this.connections.delete(conn);
+    this.updateWantData();
+  }
+
+  private updateWantData(): void {
+    this.live.setWantData([...this.connections].some((c) => c.authenticated && !c.closed));
+  }
+
+  /** Handle one frame from a client (text, a Buffer, or an already parsed message). Never rejects. */
+  handle(conn: Connection, frame: string | Buffer | object): Promise<void> {
+    const next = conn.queue.then(() => this.handleNow(conn, frame)).catch((err: unknown) => {
+      log('handling a frame failed: %s', reasonOf(err));
+    });
+    conn.queue = next;
+    return next;
+  }
+
+  private send(conn: Connection, protocol: string, command: string, payload: unknown, responseTo?: string): void {
+    if (conn.closed) return;
+    const message: Record<string, unknown> = { protocol, command, payload };
+    if (responseTo !== undefined) message.responseTo = responseTo;
+    const problems = schemaProblems('output', message);
+    if (problems.length) {
+      this.invalidOutputs++;
+      log('BUG: %s:%s does not match its schema: %s', protocol, command, problems.join('; '));
+    }
+    let text: string;
+    try {
+      text = JSON.stringify(message);
+    } catch (err) {
+      log('cannot serialise %s:%s: %s', protocol, command, (err as Error).message);
+      return;
+    }
+    try {
+      conn.channel.send(text);
+    } catch (err) {
+      log('sending to a client failed: %s', (err as Error).message);
+    }
+  }
+
+  private broadcastAll(protocol: string, command: string, payload: unknown, except?: Connection): void {
+    for (const c of this.connections) if (c.authenticated && c !== except) this.send(c, protocol, command, payload);
+  }
+
+  private async handleNow(conn: Connection, frame: string | Buffer | object): Promise<void> {
+    if (conn.closed) return;
+    let message: unknown = frame;
+    if (typeof frame === 'string' || Buffer.isBuffer(frame)) {
+      const text = typeof frame === 'string' ? frame : frame.toString('utf8');
+      try {
+        message = JSON.parse(text);
+      } catch (err) {
+        this.send(conn, 'runtime', 'error', { message: errorText(new ProtocolError(`frame is not JSON (${(err as Error).message})`)) });
+        return;
+      }
+    }
+    if (!isObject(message) || typeof message.protocol !== 'string' || typeof message.command !== 'string') {
+      this.send(conn, 'runtime', 'error', { message: errorText(new ProtocolError('a message must be a JSON object {protocol, command, payload} with string protocol and command')) });
+      return;
+    }
+    const { protocol, command } = message;
+    const requestId = typeof message.requestId === 'string' ? message.requestId : undefined;
+    const fail = (p: string, err: unknown) => this.send(conn, p, 'error', { message: errorText(err) }, requestId);
+
+    if (!Object.hasOwn(this.knownInputs, protocol) || !Object.hasOwn(HANDLERS, protocol)) {
+      fail('runtime', new ProtocolError(`unknown sub-protocol '${protocol}'; this runtime speaks ${Object.keys(HANDLERS).join(', ')}`));
+      return;
+    }
+    const payload = isObject(message.payload) ? { ...message.payload } : message.payload;
+    const secret = message.secret ?? (isObject(payload) ? payload.secret : undefined);
+    if (!sameSecret(secret, this.options.secret)) {
+      if (protocol === 'runtime' && command === 'getruntime') this.send(conn, 'runtime', 'runtime', this.description(false), requestId);
+      fail(protocol, new RuntimeSecretError());
+      return;
+    }
+    if (!conn.authenticated) {
+      conn.authenticated = true;
+      this.updateWantData();
+    }
+    if (!this.knownInputs[protocol]!.includes(command)) {
+      fail(protocol, new ProtocolError(`unknown command ${protocol}:${command}; known: ${this.knownInputs[protocol]!.join(', ')}`));
+      return;
+    }
+    if (!this.allowedInputs.has(`${protocol}:${command}`) || !HANDLERS[protocol]![command]) {
+      fail(protocol, new ProtocolError(`${protocol}:${command} is not supported by this runtime (see the capabilities of runtime:runtime)`));
+      return;
+    }
+    // The legacy secret location and noflo's graph:clear `baseDir` are accepted, not part of the schemas.
+    const checked: Record<string, unknown> = { ...message, payload };
+    if (isObject(payload)) {
+      delete payload.secret;
+      if (protocol === 'graph' && command === 'clear') delete payload.baseDir;
+    }
+    // The exact errors clients look for when a graph is missing or unknown, before anything else.
+    if (protocol === 'graph' && command !== 'clear' && isObject(payload)) {
+      if (payload.graph === undefined) return fail('graph', new PlainProtocolError(NO_GRAPH));
+      if (typeof payload.graph === 'string' && !this.graphs.has(payload.graph)) return fail('graph', new PlainProtocolError(GRAPH_NOT_FOUND));
+    }
+    const problems = schemaProblems('input', checked);
+    if (problems.length) {
+      fail(protocol, new ProtocolError(`invalid ${protocol}:${command}: ${problems.join('; ')}`));
+      return;
+    }
+
+    const ctx: HandlerContext = {
+      runtime: this,
+      protocol,
+      reply: (cmd, p) => this.send(conn, protocol, cmd, p, requestId),
+      send: (proto, cmd, p) => this.send(conn, proto, cmd, p, requestId),
+      broadcast: (cmd, p) => {
+        this.send(conn, protocol, cmd, p, requestId);
+        this.broadcastAll(protocol, cmd, p, conn);
+      },
+      broadcastAs: (proto, cmd, p) => {
+        this.send(conn, proto, cmd, p, requestId);
+        this.broadcastAll(proto, cmd, p, conn);
+      },
+    };
+    try {
+      await HANDLERS[protocol]![command]!(ctx, payload as Payload);
+    } catch (err) {
+      if (!(err instanceof MsgfloError || err instanceof GraphCommandError || err instanceof PlainProtocolError)) {
+        log('%s:%s failed: %s', protocol, command, (err as Error)?.stack ?? String(err));
+      }
+      fail(protocol, err);
+    }
+  }
+
+  // ── what handlers use ─────────────────────────────────────────────────────────────────────────────────────
+
+  /** The runtime:runtime payload; without the secret, no capabilities. */
+  description(authorized: boolean): Payload {
+    const out: Payload = {
+      type: 'msgflo',
+      version: PROTOCOL_VERSION,
+      capabilities: authorized ? [...CAPABILITIES] : [],
+      allCapabilities: [...CAPABILITIES],
+      id: this.id,
+      label: this.label,
+    };
+    if (authorized && this.live.graph) out.graph = this.live.graph.id;
+    if (this.namespace) out.namespace = this.namespace;
+    if (this.options.library.repository) out.repository = this.options.library.repository;
+    return out;
+  }
+
+  /** Make `doc` the live graph (the previous one is stopped), with the settings clients gave for it. */
+  makeLive(doc: GraphDocument): void {
+    if (this.live.graph === doc) return;
+    this.live.setGraph(doc);
+    const selection = this.selections.get(doc.id);
+    if (selection) this.live.selectEdges(selection);
+    if (this.debugFlags.get(doc.id)) this.live.setDebug(true);
+    this.updateTracing();
+    this.broadcastAll('runtime', 'ports', this.portsPayload(doc));
+  }
+
+  /** Load a graph (e.g. msgflo's --graph) as the live graph; `start`: start it at once. */
+  loadGraph(graph: Graph, options: { start?: boolean } = {}): GraphDocument {
+    const doc = GraphDocument.fromGraph(graph);
+    this.graphs.set(doc.id, doc);
+    this.makeLive(doc);
+    if (options.start) this.live.start();
+    return doc;
+  }
+
+  selectEdges(graph: string, edges: Array<{ src: PortRef; tgt: PortRef }>): void {
+    this.selections.set(graph, edges);
+    if (this.live.isLive(graph)) this.live.selectEdges(edges);
+  }
+
+  setDebug(graph: string, enable: boolean): void {
+    this.debugFlags.set(graph, enable);
+    if (this.live.isLive(graph)) this.live.setDebug(enable);
+  }
+
+  updateTracing(): void {
+    const live = this.live.graph;
+    this.live.setTracing(!!live && this.traces.get(live.id)?.recording === true);
+  }
+
+  traceEvent(graph: string, protocol: string, command: string, payload: Payload): void {
+    const trace = this.traces.get(graph);
+    if (trace?.recording) trace.record(protocol, command, payload);
+  }
+
+  traceMetadata(): Record<string, unknown> {
+    const out: Record<string, unknown> = { type: 'msgflo', runtime: this.id, label: this.label };
+    if (this.options.address) out.address = this.options.address;
+    if (this.namespace) out.namespace = this.namespace;
+    if (this.options.library.repository) out.repository = this.options.library.repository;
+    return out;
+  }
+
+  /** Whether `name` is a component the runtime knows. */
+  async knowsComponent(name: string): Promise<boolean> {
+    return this.catalog.has(name);
+  }
+
+  /** Port ids of a node (from its live participant, else its component), or undefined when unknown. */
+  async portsOf(doc: GraphDocument, node: string, direction: 'inport' | 'outport'): Promise<string[] | undefined> {
+    const n = doc.node(node);
+    if (!n) return undefined;
+    if (this.live.isLive(doc.id)) {
+      const entry = this.options.coordinator.registry.byRole(this.live.role(node))[0];
+      if (entry) return (direction === 'inport' ? entry.info.inports : entry.info.outports).map((p) => p.id);
+    }
+    const c = await this.catalog.entry(n.component);
+    if (!c?.portsKnown) return undefined;
+    return (direction === 'inport' ? c.description.inPorts : c.description.outPorts).map((p) => p.id);
+  }
+
+  private portInfo(doc: GraphDocument, node: string, port: string, direction: 'inport' | 'outport'): ProtocolPort | undefined {
+    const n = doc.node(node);
+    if (!n) return undefined;
+    const c = this.catalog.entryNow(n.component);
+    const list = direction === 'inport' ? c?.description.inPorts : c?.description.outPorts;
+    return list?.find((p) => p.id.toLowerCase() === port.toLowerCase());
+  }
+
+  /** runtime:ports of a graph: its exported ports. */
+  portsPayload(doc: GraphDocument): Payload {
+    const ports = (list: GraphDocument['inports'], direction: 'inport' | 'outport') =>
+      list.map((p) => {
+        const inner = this.portInfo(doc, p.node, p.port, direction);
+        const out: ProtocolPort = { id: p.public, type: inner?.type ?? 'any', required: false, addressable: false };
+        if (inner?.description) out.description = inner.description;
+        return out;
+      });
+    return { graph: doc.id, inPorts: ports(doc.inports, 'inport'), outPorts: ports(doc.outports, 'outport') };
+  }
+
+  announcePorts(doc: GraphDocument): void {
+    this.broadcastAll('runtime', 'ports', this.portsPayload(doc));
+  }
+
+  /**
+   * Send data to a node's inport of the live graph, once the node is ready: its participant is up, the edges
+   * downstream are bound and tapped (so what it sends on is seen).
+   */
+  async sendToNode(node: string, port: string, data: unknown): Promise<void> {
+    const timeoutMs = this.options.packetTimeoutMs ?? 10_000;
+    const role = this.live.role(node);
+    await this.live.whenReady(node, timeoutMs, () => {
+      if (this.options.coordinator.registry.byRole(role).length === 0) return new ParticipantTimeoutError([role], timeoutMs / 1000);
+      return new ProtocolError(`the edges after '${node}' are not all bound within ${timeoutMs / 1000} s`, 'Check network:error messages: a participant downstream may be missing or lack a port.');
+    });
+    const queue = this.live.queueOf({ node, port }, 'inport');
+    if (!queue) throw new ProtocolError(`'${role}' announces no inport '${port}'`);
+    await this.options.transport.send('inqueue', queue, data);
+  }
+
+  /** Stop the live network (taps, processes this runtime started); graphs stay on the broker. */
+  async close(): Promise<void> {
+    this.options.coordinator.off('event', this.onCoordinatorEvent);
+    for (const c of this.connections) c.closed = true;
+    this.connections.clear();
+    await this.live.close();
+  }
+}
+
+/** The text of a protocol error reply. */
+export function errorText(err: unknown): string {
+  if (err instanceof PlainProtocolError) return err.message;
+  if (err instanceof GraphCommandError) return `${err.code}: ${err.message}`;
+  if (err instanceof MsgfloError) return `${err.code}: ${err.message}`;
+  return reasonOf(err);
+}
