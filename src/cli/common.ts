@@ -144,7 +144,9 @@ export async function connectWithRetry(
     try {
       return await connectTransport(url, options);
     } catch (err) {
-      if (err instanceof BrokerAuthError || err instanceof BrokerUrlError || options.signal?.aborted) throw err;
+      if (err instanceof BrokerAuthError || err instanceof BrokerUrlError || (err as MsgfloError)?.code === 'MSGFLO_ERR_KEY' || options.signal?.aborted) {
+        throw err;
+      }
       const inMs = backoff.next();
       options.onRetry?.(err as Error, inMs);
       await delay(inMs, options.signal);

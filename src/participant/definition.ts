@@ -114,8 +114,11 @@ export interface ParticipantDefinition<In extends string = string, Out extends s
   icon?: string;
   inports: ReadonlyArray<PortSpec<In>>;
   outports: ReadonlyArray<PortSpec<Out>>;
-  /** Function form: sugar for a one-state statechart whose every event calls `process`. */
-  process?: ProcessFn<In, Out>;
+  /**
+   * Function form: sugar for a one-state statechart whose every event calls `process`. (A method signature, so
+   * that a definition with typed ports is also a `ParticipantDefinition` of any ports.)
+   */
+  process?(port: In, data: unknown, send: SendFn<Out>, meta: InputMeta): void | Promise<void>;
   /**
    * Statechart form: an XState v5 machine (built once per running participant, with `tools` bound to it). Each
    * inport message is the event `{type: <port>, data, meta}`; outport sends are the actions `tools.send(...)`.

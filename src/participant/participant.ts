@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import { Ajv, type ValidateFunction } from 'ajv';
 import {
   BadJsonError,
+  DecryptError,
   HandlerError,
   MsgfloError,
   SchemaError,
@@ -103,6 +104,7 @@ export class Participant<In extends string = string, Out extends string = string
   private readonly subscriptions: Subscription[] = [];
   private readonly options: ParticipantOptions;
   private timer: unknown;
+  private unlisten: (() => void) | undefined;
   private inFlight = 0;
   private drained: Array<() => void> = [];
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
@@ -172,6 +174,13 @@ export class Participant<In extends string = string, Out extends string = string
     if (this.state !== 'new') throw new Error(`participant ${this.role} already started`);
     this.state = 'running';
     for (const p of this.outports.values()) if (p.queue) await this.transport.createQueue('outqueue', p.queue, { persistent: !p.fast });
+    // On a keyed network, inputs that do not decrypt are dead-lettered by the transport: report them as failed.
+    this.unlisten = this.transport.on((event) => {
+      if (event.type !== 'error' || !(event.error instanceof DecryptError)) return;
+      const queue = (event.error as DecryptError & { queue?: string }).queue;
+      const port = [...this.inports.values()].find((p) => p.queue !== undefined && p.queue === queue);
+      if (port) this.emit('failed', port.id, event.error);
+    });
     await this.snoop.start().catch((err: Error) => log('%s: no snoop channel: %s', this.role, err.message));
     this.snoop.beginStart();
     try {
@@ -342,6 +351,7 @@ export class Participant<In extends string = string, Out extends string = string
     await this.behaviour.stop?.();
     await this.definition.stop?.();
     await this.snoop.stop();
+    this.unlisten?.();
     if (wasRunning) {
       // A normal discovery message flagged `leaving`: msgflo-era tools take it as one more heartbeat (they throw on
       // unknown commands), our coordinator as a goodbye.

@@ -1,4 +1,6 @@
 import { BrokerUrlError } from '../errors.js';
+import type { Keyring } from '../protocol/crypto.js';
+import { KeyedTransport, keyringFromEnv } from './keyed.js';
 import { ReconnectingTransport } from './reconnecting.js';
 import type { Transport } from './types.js';
 
@@ -12,6 +14,13 @@ export interface TransportOptions {
    * commands fail fast, long-running ones use connectWithRetry.
    */
   reconnect?: boolean;
+  /**
+   * The network key: payloads and snoop lines encrypted, discovery authenticated (see keyed.ts). Default: from
+   * `env` (MSGFLO_KEY, MSGFLO_KEY_FILE); `null`: no key, whatever the environment says.
+   */
+  keyring?: Keyring | null;
+  /** Where MSGFLO_KEY / MSGFLO_KEY_FILE are read (default process.env). */
+  env?: Record<string, string | undefined>;
 }
 
 export type TransportFactory = (url: string, options: TransportOptions) => Promise<Transport>;
@@ -62,12 +71,15 @@ const defaultRegistry = createTransportRegistry();
  * resume after a loss (MQTT clients do that themselves).
  */
 export async function connectTransport(url: string, options: TransportOptions = {}, registry = defaultRegistry): Promise<Transport> {
+  // A malformed key fails before anything connects (MSGFLO_ERR_KEY).
+  const keyring = options.keyring === undefined ? keyringFromEnv(options.env ?? process.env) : (options.keyring ?? undefined);
+  const keyed = (t: Transport): Transport => (keyring ? new KeyedTransport(t, keyring) : t);
   const transport = await registry.create(url, options);
   if (transport.scheme === 'amqp' && options.reconnect !== false) {
     const wrapped = new ReconnectingTransport(transport, () => registry.create(url, options));
     await wrapped.connect();
-    return wrapped;
+    return keyed(wrapped);
   }
   await transport.connect();
-  return transport;
+  return keyed(transport);
 }
