@@ -98,7 +98,7 @@ export class LiveNetwork extends EventEmitter<{ message: [LiveMessage]; progress
   private readonly roleOps = new Map<string, Promise<void>>();
   private readonly warned = new Set<string>();
   private readonly taps = new Map<string, Tap>();
-  private bound = new Set<string>();
+  private bound = new Map<string, Record<string, unknown>>();
 
   private syncing: Promise<void> = Promise.resolve();
   private syncPending = false;
@@ -159,7 +159,7 @@ export class LiveNetwork extends EventEmitter<{ message: [LiveMessage]; progress
     this.started = false;
     this.debug = false;
     this.selected = undefined;
-    this.bound = new Set();
+    this.bound = new Map();
     this.changed();
   }
 
@@ -533,7 +533,7 @@ export class LiveNetwork extends EventEmitter<{ message: [LiveMessage]; progress
   /** Which edges of the started graph are bound on the broker now; connect/disconnect for the changes. */
   private updateBound(): void {
     const doc = this.doc;
-    const now = new Set<string>();
+    const now = new Map<string, Record<string, unknown>>();
     if (doc && this.started) {
       const applied = this.coordinator.bindings();
       for (const edge of doc.edges) {
@@ -543,15 +543,11 @@ export class LiveNetwork extends EventEmitter<{ message: [LiveMessage]; progress
         if (src && tgt) bound = applied.some((b) => b.src === src && b.tgt === tgt);
         else if (src) bound = applied.some((b) => b.src === src);
         else if (tgt) bound = applied.some((b) => b.tgt === tgt || b.deadletter === tgt);
-        if (bound) now.add(edgeKey(edge));
-      }
-      for (const edge of doc.edges) {
-        const key = edgeKey(edge);
-        const payload = { id: edgeId(edge.src, edge.tgt), src: refPayload(edge.src), tgt: refPayload(edge.tgt), graph: doc.id };
-        if (now.has(key) && !this.bound.has(key)) this.emitMessage('network', 'connect', payload, true);
-        if (!now.has(key) && this.bound.has(key)) this.emitMessage('network', 'disconnect', payload, true);
+        if (bound) now.set(edgeKey(edge), { id: edgeId(edge.src, edge.tgt), src: refPayload(edge.src), tgt: refPayload(edge.tgt), graph: doc.id });
       }
     }
+    for (const [key, payload] of now) if (!this.bound.has(key)) this.emitMessage('network', 'connect', payload, true);
+    for (const [key, payload] of this.bound) if (!now.has(key)) this.emitMessage('network', 'disconnect', payload, true);
     this.bound = now;
   }
 

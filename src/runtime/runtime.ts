@@ -88,6 +88,8 @@ export interface FbpRuntimeOptions {
   packetTimeoutMs?: number;
   /** Read participant files for their ports (default true). */
   introspect?: boolean;
+  /** The component catalog to use (default: a new one on `library`). */
+  catalog?: ComponentCatalog;
   /** Told about a node whose component the library cannot run (e.g. `--graph` with an external participant). */
   onUnlaunchable?: (node: string, component: string) => void;
   /** Where the runtime listens, for traces. */
@@ -132,7 +134,7 @@ export class FbpRuntime {
     this.knownInputs = commandsOf('input');
     const defs = capabilityDefinitions();
     this.allowedInputs = new Set(['runtime:getruntime', ...defs.filter((d) => (CAPABILITIES as readonly string[]).includes(d.name)).flatMap((d) => d.inputs)]);
-    this.catalog = new ComponentCatalog({ library: options.library, introspect: options.introspect ?? true });
+    this.catalog = options.catalog ?? new ComponentCatalog({ library: options.library, introspect: options.introspect ?? true });
     this.live = new LiveNetwork({
       coordinator: options.coordinator,
       transport: options.transport,

@@ -9,6 +9,9 @@
  */
 import { createRequire } from 'node:module';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { logger } from '../util/logger.js';
+
+const log = logger('runtime');
 
 export type Direction = 'input' | 'output';
 
@@ -16,13 +19,17 @@ type SchemaTree = Record<string, Record<string, unknown>>;
 
 const require = createRequire(import.meta.url);
 
-/** Drop draft-04 relative `id`s and `$schema` (strings only: a property may be *named* id). */
+/**
+ * Drop draft-04 relative `id`s and `$schema` (strings only: a property may be *named* id), and empty
+ * `properties:` entries (null in the YAML source, e.g. network:persist).
+ */
 function withoutIds(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(withoutIds);
   if (value === null || typeof value !== 'object') return value;
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) {
     if ((k === 'id' || k === '$schema') && typeof v === 'string') continue;
+    if (k === 'properties' && v === null) continue;
     out[k] = withoutIds(v);
   }
   return out;
@@ -55,6 +62,7 @@ function load(): { ajv: Ajv; schemas: SchemaTree } {
 }
 
 const validators = new Map<string, ValidateFunction | null>();
+const ACCEPT_ALL = Object.assign(() => true, { errors: null }) as unknown as ValidateFunction;
 
 function validatorFor(direction: Direction, protocol: string, command: string): ValidateFunction | undefined {
   const key = `${direction}:${protocol}:${command}`;
@@ -62,7 +70,13 @@ function validatorFor(direction: Direction, protocol: string, command: string): 
   if (v === undefined) {
     const { ajv, schemas } = load();
     const exists = Object.hasOwn(schemas, protocol) && Object.hasOwn((schemas[protocol] as Record<string, object>)[direction] ?? {}, command);
-    v = exists ? (ajv.getSchema(`fbp#/${protocol}/${direction}/${command}`) ?? null) : null;
+    try {
+      v = exists ? (ajv.getSchema(`fbp#/${protocol}/${direction}/${command}`) ?? null) : null;
+    } catch (err) {
+      // A schema ajv cannot compile: the message is only known, not checked.
+      log('cannot compile the schema of %s %s:%s: %s', direction, protocol, command, (err as Error).message);
+      v = ACCEPT_ALL;
+    }
     validators.set(key, v);
   }
   return v ?? undefined;
