@@ -39,7 +39,7 @@ import type {
 } from '../types.js';
 import { QueueFollower, type FollowerHost } from './follower.js';
 import { Link, type Listener, type ProtocolVersion, type Received, type Unlisten } from './link.js';
-import { deadLetter, toDelivery, toInMessage, userProperties } from './message.js';
+import { deadLetter, mqttSafeProperties, toDelivery, toInMessage, userProperties } from './message.js';
 import { RecordView, type RecordListener } from './records.js';
 import {
   ALL_BINDINGS_FILTER,
@@ -367,7 +367,7 @@ export class MqttTransport implements Transport {
     const opts: IClientPublishOptions = { qos: options.qos, retain: options.retain === true };
     if (link.protocolVersion === 5) {
       const properties: NonNullable<IClientPublishOptions['properties']> = {};
-      if (options.headers && Object.keys(options.headers).length > 0) properties.userProperties = { ...options.headers };
+      if (options.headers && Object.keys(options.headers).length > 0) properties.userProperties = mqttSafeProperties(options.headers);
       if (options.expiry !== undefined) properties.messageExpiryInterval = options.expiry;
       if (Object.keys(properties).length > 0) opts.properties = properties;
     }

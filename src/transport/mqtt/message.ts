@@ -19,6 +19,24 @@ export function userProperties(packet: IPublishPacket): Headers {
   return out;
 }
 
+/**
+ * Code points an MQTT UTF-8 string must not hold: NUL and other controls, surrogates, non-characters. Mosquitto
+ * drops the connection of a client that sends one (e.g. in a dead letter's reason, which quotes the bad input).
+ */
+const NOT_MQTT_UTF8 = /[\u0000-\u001F\u007F-\u009F\p{Cs}\p{Noncharacter_Code_Point}]/gu;
+
+/** `text` made safe for an MQTT string: blanks for tab and line breaks, U+FFFD for the rest of NOT_MQTT_UTF8. */
+export function mqttSafeString(text: string): string {
+  return text.replace(NOT_MQTT_UTF8, (c) => (c === '\t' || c === '\n' || c === '\r' ? ' ' : '\uFFFD'));
+}
+
+/** Headers as MQTT 5 user properties: names and values made safe with mqttSafeString. */
+export function mqttSafeProperties(headers: Headers): Headers {
+  const out: Headers = {};
+  for (const [k, v] of Object.entries(headers)) out[mqttSafeString(k)] = mqttSafeString(v);
+  return out;
+}
+
 export function toInMessage(queue: string, received: Received): InMessage {
   const all = userProperties(received.packet);
   const headers: Headers = {};
