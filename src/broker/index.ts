@@ -61,7 +61,10 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
   installSharedSubscriptions(aedes);
 
   const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
+  // TCP_NODELAY: with Nagle on, a PUBACK followed by the next PUBLISH to the same client waits for the client's delayed
+  // ACK, and QoS 1 request/reply stalls ~40 ms per round trip (as with Mosquitto without set_tcp_nodelay). aedes
+  // writes through mqtt-packet, which corks the socket per tick, so small writes are still coalesced.
+  const server = net.createServer({ noDelay: true }, (socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     aedes.handle(socket);
