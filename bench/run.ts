@@ -45,6 +45,8 @@ Options:
   --reps N               repetitions per arm (default 3)
   --duration MS          length of one throughput measurement (default 2000)
   --variants LIST        socket variants of the bare arm: default,nodelay,coalesce (default: default,nodelay)
+  --experiment coalesce  also measure msgflo-ts participants with write coalescing preloaded
+                         (bench/workers/coalesce-preload.js): what coalescing in the transports would give
   --profile              run msgflo-ts participants (and bare stages) with --cpu-prof into bench/results/profiles/
   --verbose              show the output of every process
   -h, --help             this help
@@ -80,6 +82,7 @@ async function main(): Promise<number> {
       reps: { type: 'string' },
       duration: { type: 'string' },
       variants: { type: 'string' },
+      experiment: { type: 'string' },
       profile: { type: 'boolean' },
       verbose: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -98,6 +101,7 @@ async function main(): Promise<number> {
     : quick
       ? ['default']
       : ['default', 'nodelay'];
+  const experiments: Variant[] = values.experiment ? list<'coalesce'>(values.experiment, ['coalesce'], 'experiment').map(() => 'msgflo-coalesce' as const) : [];
   const reps = Number(values.reps ?? (quick ? 1 : 3));
   const durationMs = Number(values.duration ?? (quick ? 400 : 2000));
   if (!(reps >= 1) || !(durationMs >= 100)) throw new Error('--reps must be ≥ 1 and --duration ≥ 100 (ms)');
@@ -175,6 +179,7 @@ async function main(): Promise<number> {
       reps,
       fanout: quick ? 3 : 10,
       bareVariants,
+      experiments,
       durationMs,
       warmupMs: quick ? 0 : 500,
       window: 1000,
@@ -193,7 +198,7 @@ async function main(): Promise<number> {
           const t = Date.now();
           log(`${WORKLOAD_LABEL[w]} · ${b.label} · ${MODE_LABEL[mode]}`);
           const row = await runRow(w, b, mode, rowOptions);
-          const summary = summariseRow(row, bareVariants);
+          const summary = summariseRow(row, bareVariants, experiments);
           if (summary) row.summary = summary;
           rows.push(row);
           if (summary) {
@@ -262,6 +267,7 @@ async function main(): Promise<number> {
       reps,
       durationMs,
       bareVariants,
+      experiments,
       targets: TARGET,
       brokers: brokers.map((b) => ({ id: b.id, url: maskUrl(b.url), modes: b.modes })),
       notes,

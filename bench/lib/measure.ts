@@ -7,8 +7,16 @@ import type { Pipeline } from './pipeline.js';
 import { allProcs } from './pipeline.js';
 import { type Proc, RssSampler } from './proc.js';
 
-/** How the bare stages' sockets are set for a measurement ('msgflo' for the msgflo-ts arm, which has its own). */
-export type Variant = 'msgflo' | 'default' | 'nodelay' | 'coalesce';
+/**
+ * What is measured: 'msgflo' (msgflo-ts participants as they are), 'msgflo-coalesce' (experiment: the same with
+ * write coalescing preloaded), or the bare stages with their sockets set to 'default' (Nagle on), 'nodelay' or
+ * 'coalesce'.
+ */
+export type Variant = 'msgflo' | 'msgflo-coalesce' | 'default' | 'nodelay' | 'coalesce';
+
+export function isMsgflo(v: Variant): boolean {
+  return v === 'msgflo' || v === 'msgflo-coalesce';
+}
 
 export interface Measurement {
   variant: Variant;
@@ -38,7 +46,7 @@ interface SinkReport {
 }
 
 export async function setSockets(p: Pipeline, variant: Variant): Promise<void> {
-  if (p.arm !== 'bare' || variant === 'msgflo') return;
+  if (p.arm !== 'bare' || isMsgflo(variant)) return;
   await Promise.all(allProcs(p).map((proc) => proc.call('socket', { mode: variant })));
 }
 

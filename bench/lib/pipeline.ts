@@ -14,7 +14,10 @@ import type { Binding, Transport } from '../../dist/index.js';
 import type { Broker, Mode } from './brokers.js';
 import { Proc, REPO, startWorker, stopAll } from './proc.js';
 
-export type Arm = 'msgflo' | 'bare';
+/** 'msgflo-coalesce': msgflo-ts participants with bench/workers/coalesce-preload.js (an experiment). */
+export type Arm = 'msgflo' | 'msgflo-coalesce' | 'bare';
+
+const PRELOAD = path.join(REPO, 'bench', 'workers', 'coalesce-preload.js');
 
 export interface Context {
   broker: Broker;
@@ -49,17 +52,23 @@ export function isFast(mode: Mode): boolean {
   return mode === 'fast' || mode === 'qos0';
 }
 
+/** Node options for one process: with --cpu-prof, its profile is named after it. */
+export function execArgvFor(execArgv: string[], name: string): string[] {
+  return execArgv.includes('--cpu-prof') ? [...execArgv, `--cpu-prof-name=${name}.cpuprofile`] : execArgv;
+}
+
 export function allProcs(p: Pipeline): Proc[] {
   return [...p.relays, ...p.sinks];
 }
 
 /** Start a msgflo-ts participant and wait until it says it runs. */
-export async function startParticipant(ctx: Context, file: 'Relay.js' | 'Sink.js', role: string): Promise<Proc> {
+export async function startParticipant(ctx: Context, file: 'Relay.js' | 'Sink.js', role: string, preload = false): Promise<Proc> {
+  const execArgv = [...(preload ? ['--import', PRELOAD] : []), ...execArgvFor(ctx.participantExecArgv, role)];
   const proc = new Proc(
     role,
     path.join(REPO, 'bin', 'msgflo-participant.js'),
     [path.join(REPO, 'bench', 'participants', file), '--name', role, '--broker', ctx.broker.url, '--prefetch', '50'],
-    { env: { MSGFLO_BENCH_FAST: isFast(ctx.mode) ? '1' : '0' }, execArgv: ctx.participantExecArgv, verbose: ctx.verbose },
+    { env: { MSGFLO_BENCH_FAST: isFast(ctx.mode) ? '1' : '0' }, execArgv, verbose: ctx.verbose },
   );
   try {
     await proc.waitForLine(new RegExp(`^${role} connected to`), 30_000);
@@ -75,7 +84,7 @@ export function startBare(ctx: Context, name: string, options: Record<string, un
   const amqp = ctx.broker.protocol === 'amqp';
   const file = amqp ? 'bare-amqp.js' : 'bare-mqtt.js';
   const modeOptions = amqp ? { mode: ctx.mode, prefetch: 50 } : { qos: ctx.mode === 'qos0' ? 0 : 1 };
-  return startWorker(name, file, { url: ctx.broker.url, ...modeOptions, ...options }, { execArgv: ctx.bareExecArgv, verbose: ctx.verbose }, 30_000);
+  return startWorker(name, file, { url: ctx.broker.url, ...modeOptions, ...options }, { execArgv: execArgvFor(ctx.bareExecArgv, name), verbose: ctx.verbose }, 30_000);
 }
 
 async function startAllOrNone(starts: Array<() => Promise<Proc>>): Promise<Proc[]> {
@@ -90,18 +99,20 @@ async function startAllOrNone(starts: Array<() => Promise<Proc>>): Promise<Proc[
 }
 
 export async function buildPipeline(ctx: Context, arm: Arm, relays: number, sinks: number): Promise<Pipeline> {
-  return arm === 'msgflo' ? buildMsgflo(ctx, relays, sinks) : buildBare(ctx, relays, sinks);
+  return arm === 'bare' ? buildBare(ctx, relays, sinks) : buildMsgflo(ctx, relays, sinks, arm);
 }
 
-async function buildMsgflo(ctx: Context, relays: number, sinks: number): Promise<Pipeline> {
-  const relayRoles = Array.from({ length: relays }, (_, i) => `${ctx.prefix}m${i}`);
-  const sinkRoles = Array.from({ length: sinks }, (_, j) => `${ctx.prefix}ms${j}`);
+async function buildMsgflo(ctx: Context, relays: number, sinks: number, arm: 'msgflo' | 'msgflo-coalesce'): Promise<Pipeline> {
+  const tag = arm === 'msgflo' ? 'm' : 'c';
+  const preload = arm === 'msgflo-coalesce';
+  const relayRoles = Array.from({ length: relays }, (_, i) => `${ctx.prefix}${tag}${i}`);
+  const sinkRoles = Array.from({ length: sinks }, (_, j) => `${ctx.prefix}${tag}s${j}`);
   const procs = await startAllOrNone([
-    ...relayRoles.map((role) => () => startParticipant(ctx, 'Relay.js', role)),
-    ...sinkRoles.map((role) => () => startParticipant(ctx, 'Sink.js', role)),
+    ...relayRoles.map((role) => () => startParticipant(ctx, 'Relay.js', role, preload)),
+    ...sinkRoles.map((role) => () => startParticipant(ctx, 'Sink.js', role, preload)),
   ]);
   const pipeline: Pipeline = {
-    arm: 'msgflo',
+    arm,
     entry: `${relayRoles[0]}.IN`,
     exit: `${relayRoles[relays - 1]}.OUT`,
     relays: procs.slice(0, relays),

@@ -67,6 +67,8 @@ export interface RowSummary {
   p99Ratio?: number;
   ok: boolean;
   why: string[];
+  /** Experimental msgflo-ts variants (not part of the targets). */
+  experiments: VariantSummary[];
 }
 
 export interface ScaleResult {
@@ -123,10 +125,11 @@ function summarise(ms: Measurement[], variant: Variant): VariantSummary {
   };
 }
 
-export function summariseRow(row: RowResult, bareVariants: Variant[]): RowSummary | undefined {
+export function summariseRow(row: RowResult, bareVariants: Variant[], experimentVariants: Variant[] = []): RowSummary | undefined {
   const msgflo = summarise(row.measurements, 'msgflo');
   const bare = bareVariants.map((v) => summarise(row.measurements, v)).filter((s) => s.n > 0);
   if (msgflo.n === 0 || bare.length === 0) return undefined;
+  const experiments = experimentVariants.map((v) => summarise(row.measurements, v)).filter((s) => s.n > 0);
   const why: string[] = [];
   if (row.workload === 'rr') {
     const best = [...bare].sort((a, b) => (a.p50 ?? Infinity) - (b.p50 ?? Infinity))[0]!;
@@ -136,12 +139,12 @@ export function summariseRow(row: RowResult, bareVariants: Variant[]): RowSummar
     if (!(ratio <= TARGET.latencyRatio)) why.push(`p50 ${fmtRatio(ratio)}× bare (target ≤ ${TARGET.latencyRatio})`);
     if (!(p99Ratio <= TARGET.latencyRatio)) why.push(`p99 ${fmtRatio(p99Ratio)}× bare (target ≤ ${TARGET.latencyRatio})`);
     if (!((msgflo.p99 ?? Infinity) < TARGET.p99Ms)) why.push(`p99 ${fmtMs(msgflo.p99)} ms (target < ${TARGET.p99Ms} ms)`);
-    return { msgflo, bare, best, ratio, p99Ratio, ok: why.length === 0, why };
+    return { msgflo, bare, best, ratio, p99Ratio, ok: why.length === 0, why, experiments };
   }
   const best = [...bare].sort((a, b) => b.rate - a.rate)[0]!;
   const ratio = msgflo.rate / best.rate;
   if (!(ratio >= TARGET.throughputRatio)) why.push(`throughput ${fmtRatio(ratio)}× bare (target ≥ ${TARGET.throughputRatio})`);
-  return { msgflo, bare, best, ratio, ok: why.length === 0, why };
+  return { msgflo, bare, best, ratio, ok: why.length === 0, why, experiments };
 }
 
 // ── formatting ───────────────────────────────────────────────────────────────────────────────────────────────
@@ -190,14 +193,19 @@ export interface Table {
 
 export function throughputTable(rows: RowResult[]): Table {
   const out: string[][] = [];
+  const experiments = [...new Set(rows.flatMap((r) => r.summary?.experiments.map((e) => e.variant) ?? []))];
   for (const r of rows.filter((x) => x.workload !== 'rr')) {
     const label = r.workload === 'fanout' ? `${WORKLOAD_LABEL.fanout} ×${r.consumers ?? '?'}` : WORKLOAD_LABEL[r.workload];
     const base = [label, BROKER_LABEL[r.broker], MODE_LABEL[r.mode]];
     const s = r.summary;
     if (!s) {
-      out.push([...base, 'FAILED', '', '', '', '', '', '', `✗ ${firstLine(r.error ?? 'no complete measurement')}`]);
+      out.push([...base, 'FAILED', '', '', '', '', '', '', `✗ ${firstLine(r.error ?? 'no complete measurement')}`, ...experiments.map(() => '')]);
       continue;
     }
+    const exp = experiments.map((v) => {
+      const e = s.experiments.find((x) => x.variant === v);
+      return e ? `${fmtRate(e.rate)}${spread(e)} (${fmtRatio(e.rate / s.best.rate)})` : '–';
+    });
     out.push([
       ...base,
       `${fmtRate(s.msgflo.rate)}${spread(s.msgflo)}`,
@@ -208,11 +216,25 @@ export function throughputTable(rows: RowResult[]): Table {
       `${fmtMb(s.msgflo.rssMb)} / ${fmtMb(s.best.rssMb)}`,
       `${fmtUs(s.msgflo.cpuUsPerMsg)} / ${fmtUs(s.best.cpuUsPerMsg)}`,
       s.ok ? '✓' : `✗ ${s.why.join('; ')}`,
+      ...exp,
     ]);
   }
   return {
     title: 'Throughput: msgs/s through the pipeline (median of the repetitions, ± half their range)',
-    head: ['workload', 'broker', 'mode', 'msgflo-ts msg/s', 'bare msg/s (sockets)', 'ratio', 'msgflo p50/p99 ms', 'bare p50/p99 ms', 'RSS MB m/b', 'CPU µs/msg m/b', 'target ≥ 0.9'],
+    head: [
+      'workload',
+      'broker',
+      'mode',
+      'msgflo-ts msg/s',
+      'bare msg/s (sockets)',
+      'ratio',
+      'msgflo p50/p99 ms',
+      'bare p50/p99 ms',
+      'RSS MB m/b',
+      'CPU µs/msg m/b',
+      'target ≥ 0.9',
+      ...experiments.map((v) => `experiment ${v} msg/s (ratio)`),
+    ],
     rows: out,
     notes: [
       'bare = the better of the bare clients with Nagle on (default) and with TCP_NODELAY (nodelay), measured interleaved with msgflo-ts.',
@@ -223,13 +245,18 @@ export function throughputTable(rows: RowResult[]): Table {
 
 export function roundTripTable(rows: RowResult[]): Table {
   const out: string[][] = [];
+  const experiments = [...new Set(rows.flatMap((r) => r.summary?.experiments.map((e) => e.variant) ?? []))];
   for (const r of rows.filter((x) => x.workload === 'rr')) {
     const base = [BROKER_LABEL[r.broker], MODE_LABEL[r.mode]];
     const s = r.summary;
     if (!s) {
-      out.push([...base, 'FAILED', '', '', '', '', '', `✗ ${firstLine(r.error ?? 'no complete measurement')}`]);
+      out.push([...base, 'FAILED', '', '', '', '', '', `✗ ${firstLine(r.error ?? 'no complete measurement')}`, ...experiments.map(() => '')]);
       continue;
     }
+    const exp = experiments.map((v) => {
+      const e = s.experiments.find((x) => x.variant === v);
+      return e ? `${fmtMs(e.p50)} / ${fmtMs(e.p99)}` : '–';
+    });
     const bestP99 = [...s.bare].sort((a, b) => (a.p99 ?? Infinity) - (b.p99 ?? Infinity))[0]!;
     out.push([
       ...base,
@@ -239,11 +266,22 @@ export function roundTripTable(rows: RowResult[]): Table {
       `${fmtRate(s.msgflo.rate)} / ${fmtRate(s.best.rate)}`,
       `${fmtUs(s.msgflo.cpuUsPerMsg)} / ${fmtUs(s.best.cpuUsPerMsg)}`,
       s.ok ? '✓' : `✗ ${s.why.join('; ')}`,
+      ...exp,
     ]);
   }
   return {
     title: 'Request/reply: sequential round trips through one echo stage (median of the repetitions)',
-    head: ['broker', 'mode', 'msgflo-ts p50/p99 ms', 'bare p50 / p99 ms (sockets)', 'ratio p50/p99', 'round trips/s m/b', 'CPU µs/rt m/b', 'target ≤ 1.2, p99 < 5 ms'],
+    head: [
+      'broker',
+      'mode',
+      'msgflo-ts p50/p99 ms',
+      'bare p50 / p99 ms (sockets)',
+      'ratio p50/p99',
+      'round trips/s m/b',
+      'CPU µs/rt m/b',
+      'target ≤ 1.2, p99 < 5 ms',
+      ...experiments.map((v) => `experiment ${v} p50/p99 ms`),
+    ],
     rows: out,
     notes: ['bare = per metric, the better of Nagle-on (default) and TCP_NODELAY (nodelay) sockets of the bare echo.'],
   };

@@ -17,6 +17,8 @@ export interface RowOptions {
   fanout: number;
   /** Socket variants of the bare arm. */
   bareVariants: Variant[];
+  /** Experiments: extra msgflo-ts variants (e.g. 'msgflo-coalesce'). */
+  experiments: Variant[];
   durationMs: number;
   warmupMs: number;
   window: number;
@@ -46,7 +48,7 @@ function order<T>(items: T[], r: number): T[] {
 }
 
 function armOf(v: Variant): Arm {
-  return v === 'msgflo' ? 'msgflo' : 'bare';
+  return v === 'msgflo' || v === 'msgflo-coalesce' ? v : 'bare';
 }
 
 export async function runRow(workload: WorkloadId, broker: Broker, mode: Mode, o: RowOptions): Promise<RowResult> {
@@ -71,7 +73,9 @@ export async function runRow(workload: WorkloadId, broker: Broker, mode: Mode, o
     const sinks = workload === 'fanout' ? o.fanout : SHAPE[workload].sinks;
     if (workload === 'fanout') row.consumers = sinks;
     // One arm after the other: starting 20+ processes at once on two cores only makes each start slower.
-    for (const arm of ['bare', 'msgflo'] as const) pipelines.push(await buildPipeline(ctx, arm, relays, sinks));
+    const variants: Variant[] = ['msgflo', ...o.experiments, ...o.bareVariants];
+    const arms = [...new Set(variants.map(armOf))];
+    for (const arm of arms) pipelines.push(await buildPipeline(ctx, arm, relays, sinks));
     const pipelineOf = (v: Variant) => pipelines.find((p) => p.arm === armOf(v))!;
     const sources = new Map<Pipeline, string>();
     if (rr) {
@@ -84,7 +88,6 @@ export async function runRow(workload: WorkloadId, broker: Broker, mode: Mode, o
         sources.set(p, source);
       }
     }
-    const variants: Variant[] = ['msgflo', ...o.bareVariants];
     const measure = (v: Variant, rep: number, warm: boolean): Promise<Measurement> => {
       const p = pipelineOf(v);
       if (rr) {
