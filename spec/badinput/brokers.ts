@@ -40,11 +40,17 @@ export async function privateVhost(baseUrl: string): Promise<PrivateVhost> {
   };
 }
 
+/** Publishes are pipelined: every BATCH-th call (and flush/close) waits until all so far are confirmed. */
+const BATCH = 50;
+
 export interface RawPublisher {
-  /** Publish bytes to a queue (AMQP: default exchange; MQTT: topic), confirmed. */
+  /** Publish bytes to a queue (AMQP: default exchange; MQTT: topic). */
   toQueue(queue: string, body: Buffer): Promise<void>;
   /** AMQP only: publish to an exchange, with headers. */
   toExchange(exchange: string, body: Buffer, headers?: Record<string, string>): Promise<void>;
+  /** Wait until the broker confirmed everything published so far. */
+  flush(): Promise<void>;
+  /** Flush, then disconnect. */
   close(): Promise<void>;
 }
 
@@ -52,31 +58,47 @@ export async function rawPublisher(url: string): Promise<RawPublisher> {
   if (url.startsWith('amqp')) {
     const conn = await amqplib.connect(url, { clientProperties: { connection_name: 'msgflo-badinput' } });
     const ch = await conn.createConfirmChannel();
-    const confirm = () => ch.waitForConfirms();
+    let count = 0;
+    const sent = async () => {
+      if (++count % BATCH === 0) await ch.waitForConfirms();
+    };
     return {
       async toQueue(queue, body) {
         ch.sendToQueue(queue, body, { persistent: true });
-        await confirm();
+        await sent();
       },
       async toExchange(exchange, body, headers) {
         ch.publish(exchange, '', body, { persistent: true, ...(headers ? { headers } : {}) });
-        await confirm();
+        await sent();
+      },
+      async flush() {
+        await ch.waitForConfirms();
       },
       async close() {
+        await ch.waitForConfirms().catch(() => undefined);
         await ch.close().catch(() => undefined);
         await conn.close().catch(() => undefined);
       },
     };
   }
   const client = await mqtt.connectAsync(url, { clientId: uniqueName('msgflo-badinput-'), reconnectPeriod: 0 });
+  let pending: Promise<unknown>[] = [];
+  const flush = async () => {
+    const all = pending;
+    pending = [];
+    await Promise.all(all);
+  };
   return {
     async toQueue(topic, body) {
-      await client.publishAsync(topic, body, { qos: 1 });
+      pending.push(client.publishAsync(topic, body, { qos: 1 }));
+      if (pending.length >= BATCH) await flush();
     },
     async toExchange() {
       throw new Error('MQTT has no exchanges');
     },
+    flush,
     async close() {
+      await flush().catch(() => undefined);
       await client.endAsync().catch(() => undefined);
     },
   };

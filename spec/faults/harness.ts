@@ -612,7 +612,7 @@ export class Pipeline {
   startCoordinator(): CliHandle {
     const file = path.join(this.workDir, 'pipeline.fbp');
     writeFileSync(file, this.graph());
-    const handle = startCli('msgflo', ['--graph', file, '--broker', this.url, '--ignore', this.roleNames.join(','), '--forward', ''], {
+    const handle = startCli('msgflo', ['--graph', file, '--broker', this.url, '--ignore', this.roleNames.join(','), '--forward', '', '--port', '0'], {
       env: { MSGFLO_BROKER: undefined },
     });
     this.coordinator = handle;
