@@ -273,6 +273,27 @@ function keyedSuite(name: string, url: () => Promise<string>, raw: 'amqp' | 'mqt
         assert.equal(bad.code, 1);
         assert.match(bad.stderr, /MSGFLO_ERR_KEY/);
       });
+
+      it('runs a graph keyed end to end: coordinator, participants, IIP and msgflo-send-message', async () => {
+        const [a, b] = [uniqueName('ka'), uniqueName('kb')];
+        roles.push(a, b);
+        const dir = await mkdtemp(path.join(os.tmpdir(), 'msgflo-keyed-'));
+        const graph = path.join(dir, 'keyed.fbp');
+        await writeFile(graph, `'"configured"' -> IN ${a}(Uppercase)\n${a} OUT -> IN ${b}(Print)\n`);
+        const env = { MSGFLO_BROKER: base, MSGFLO_KEY: KEY_A, MSGFLO_KEY_FILE: undefined };
+        try {
+          const setup = startCli('msgflo-setup', [graph, '--participants', '--discover', '--timeout', '20'], { env });
+          await setup.waitForOutput(new RegExp(`PRINT\\[${b}\\] "CONFIGURED"`), { timeoutMs: 30_000 });
+          const sent = await startCli('msgflo-send-message', ['--queue', `${a}.IN`, '--json', `{"secret":"${SECRET}"}`], { env }).exited;
+          assert.equal(sent.code, 0, sent.stderr);
+          await setup.waitForOutput(new RegExp(`PRINT\\[${b}\\] \\{"secret":"THE-LAUNCH-CODE-IS-0000"\\}`), { timeoutMs: 10_000 });
+          const unkeyed = await startCli('msgflo-send-message', ['--queue', `${a}.IN`, '--json', '"plain"'], { env: { ...env, MSGFLO_KEY: undefined } }).exited;
+          assert.equal(unkeyed.code, 0, unkeyed.stderr);
+          await setup.waitForOutput(new RegExp(`${a}: input on 'in' dead-lettered: MSGFLO_ERR_DECRYPT`), { timeoutMs: 10_000 });
+        } finally {
+          await rm(dir, { recursive: true, force: true });
+        }
+      });
     }
   });
 }

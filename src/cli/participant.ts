@@ -77,6 +77,7 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     const definition = await loadParticipantModule(file, io.cwd);
     const transport = await connectWithRetry(broker, {
       name: role,
+      env: io.env,
       signal: io.signal,
       onRetry: (err, inMs) => io.stderr.write(`${role}: ${err.message.split('\n')[0]}; retrying in ${inMs} ms\n`),
     });

@@ -118,6 +118,7 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
 
     transport = await connectWithRetry(broker, {
       name: COMMAND,
+      env: io.env,
       signal: io.signal,
       onRetry: (err, inMs) => io.stderr.write(`${COMMAND}: ${err.message.split('\n')[0]}; retrying in ${inMs} ms\n`),
     });

@@ -75,13 +75,14 @@ export class ChartBehaviour<In extends string = string, Out extends string = str
       deferred: () => 0,
     };
     const chart = this.build({ host: this, observer, runtime });
+    this.chart = chart;
     this.busy = true;
     try {
       chart.start();
     } finally {
       this.busy = false;
     }
-    this.chart = chart;
+    this.drain();
   }
 
   // ChartHost
