@@ -66,6 +66,27 @@ const JSON_TYPES = new Set(['object', 'array', 'number', 'int', 'integer', 'bool
 
 const ajv = new Ajv({ allErrors: true, strict: false });
 
+/** How long stop() waits, in all, for the steps that need the broker (unsubscribe, goodbye, close). */
+const STOP_BROKER_MS = 3000;
+
+/** Wait for a broker step of stop() until `deadline` at most; its failure is ignored (we are leaving anyway). */
+function brokerStep(work: Promise<unknown>, deadline: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+    t.unref?.();
+    work.then(
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+    );
+  });
+}
+
 export function heartbeatSeconds(options: { heartbeat?: number; env?: Record<string, string | undefined> }): number {
   if (options.heartbeat && options.heartbeat > 0) return options.heartbeat;
   const env = options.env ?? process.env;
@@ -218,7 +239,8 @@ export class Participant<In extends string = string, Out extends string = string
         const error = err instanceof MsgfloError ? err : new HandlerError(this.role, signal, { cause: err });
         log('%s: chart failed outside an input (%s): %s', this.role, signal, reasonOf(error));
         this.sendError(signal, undefined, error).catch(() => {});
-        this.emit('error', error);
+        // An 'error' event nobody listens to would throw: this one is reported on the error port already.
+        if (this.listenerCount('error') > 0) this.emit('error', error);
       },
     };
   }
@@ -338,7 +360,10 @@ export class Participant<In extends string = string, Out extends string = string
     const wasRunning = this.state === 'running';
     this.state = 'stopping';
     this.clock.clearInterval(this.timer);
-    for (const sub of this.subscriptions.splice(0)) await sub.cancel().catch(() => {});
+    // Steps that need the broker are bounded: a participant whose broker is gone (e.g. the embedded broker of a
+    // coordinator that was killed) must still stop, not wait for a reconnection forever.
+    let deadline = Date.now() + STOP_BROKER_MS;
+    await brokerStep(Promise.all(this.subscriptions.splice(0).map((sub) => sub.cancel())), deadline);
     if (this.inFlight > 0) {
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, this.options.drainTimeoutMs ?? 10_000);
@@ -350,14 +375,16 @@ export class Participant<In extends string = string, Out extends string = string
     }
     await this.behaviour.stop?.();
     await this.definition.stop?.();
-    await this.snoop.stop();
+    // The drain above takes the time it needs; the broker steps after it get their own budget.
+    deadline = Math.max(deadline, Date.now() + 1000);
+    await brokerStep(Promise.resolve(this.snoop.stop()), deadline);
     this.unlisten?.();
     if (wasRunning) {
       // A normal discovery message flagged `leaving`: msgflo-era tools take it as one more heartbeat (they throw on
       // unknown commands), our coordinator as a goodbye.
-      await this.transport.announce(discoveryMessage({ ...this.info(), leaving: true })).catch(() => {});
+      await brokerStep(this.transport.announce(discoveryMessage({ ...this.info(), leaving: true })), deadline);
     }
-    await this.transport.close();
+    await brokerStep(this.transport.close(), Math.max(deadline, Date.now() + 1000));
     this.state = 'stopped';
     log('%s stopped', this.role);
   }
