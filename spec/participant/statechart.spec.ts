@@ -136,6 +136,49 @@ describe('statechart participants (in-memory transport)', () => {
     assert.deepEqual((await total.waitCount(2))[1]!.data, 11, 'the context survived the failed event');
   });
 
+  it('reports a delayed transition that throws on the error port, and keeps running', async () => {
+    const fragile = defineStatechartParticipant({
+      component: 'Fragile',
+      inports: [{ id: 'poke' }],
+      outports: [{ id: 'out' }],
+      machine: ({ send }) =>
+        setup({}).createMachine({
+          id: 'fragile',
+          initial: 'waiting',
+          states: {
+            waiting: {
+              after: {
+                100: {
+                  target: 'done',
+                  actions: () => {
+                    throw new Error('late failure');
+                  },
+                },
+              },
+              on: { poke: { actions: send('out', 'poked') } },
+            },
+            done: {},
+          },
+        }),
+    });
+    const r = uniqueName('fragile');
+    const c = new FakeClock(0);
+    const p = new Participant(fragile, await connectTransport(url), { role: r, clock: c, env: {} });
+    await p.start();
+    const errs = new Collector<InMessage>();
+    const outs = new Collector<InMessage>();
+    await observer.tap('outqueue', `${r}.ERROR`, errs.push);
+    await observer.tap('outqueue', `${r}.OUT`, outs.push);
+    c.advance(100);
+    const [e] = await errs.waitCount(1);
+    assert.equal((e!.data as { port: string }).port, 'AFTER_100MS');
+    assert.match((e!.data as { message: string }).message, /late failure/);
+    assert.equal(p.chartState, 'waiting');
+    await observer.send('inqueue', `${r}.POKE`, null);
+    assert.equal((await outs.waitCount(1))[0]!.data, 'poked');
+    await p.stop();
+  });
+
   it('dead-letters data that fails the port schema without giving it to the chart', async () => {
     await observer.send('inqueue', `${role}.ADD`, 'three');
     const [d] = await dead.waitCount(1);
