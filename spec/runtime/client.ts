@@ -176,6 +176,37 @@ export class FbpClient {
     });
   }
 
+  /**
+   * Wait for a message matching protocol, command and `match` among everything received so far or later (events
+   * that may have come before a reply the test waited for). Does not move the `expect` cursor.
+   */
+  find(protocol: string, command: string, options: { match?: (m: Message) => boolean; timeoutMs?: number } = {}): Promise<Message> {
+    const timeoutMs = options.timeoutMs ?? 5000;
+    const hit = (m: Message) => m.protocol === protocol && m.command === command && (!options.match || options.match(m));
+    return new Promise((resolve, reject) => {
+      const check = (): boolean => {
+        const m = this.received.find(hit);
+        if (!m) return false;
+        done();
+        resolve(m);
+        return true;
+      };
+      const timer = setTimeout(() => {
+        done();
+        const seen = this.received.filter((m) => m.protocol === protocol && m.command === command).map((m) => JSON.stringify(m.payload).slice(0, 160));
+        reject(new Error(`Timed out after ${timeoutMs} ms waiting for a matching ${protocol}:${command}; received:\n  ${seen.join('\n  ') || '(none)'}`));
+      }, timeoutMs);
+      const listener = () => {
+        check();
+      };
+      const done = () => {
+        clearTimeout(timer);
+        this.listeners.delete(listener);
+      };
+      if (!check()) this.listeners.add(listener);
+    });
+  }
+
   /** Send, then wait for the reply `<protocol>:<replyCommand>` (default: the same command). */
   async request(protocol: string, command: string, payload: unknown = {}, replyCommand = command, timeoutMs = 5000): Promise<Message> {
     this.send(protocol, command, payload);

@@ -96,6 +96,8 @@ export class LiveNetwork extends EventEmitter<{ message: [LiveMessage]; progress
   /** Roles whose process this network wants running, with the component it runs. */
   private readonly launched = new Map<string, { node: string; component: string }>();
   private readonly roleOps = new Map<string, Promise<void>>();
+  /** When this network last started a role's process: only a participant announced since then is that process. */
+  private readonly launchedAt = new Map<string, number>();
   private readonly warned = new Set<string>();
   private readonly taps = new Map<string, Tap>();
   private bound = new Map<string, Record<string, unknown>>();
@@ -196,7 +198,7 @@ export class LiveNetwork extends EventEmitter<{ message: [LiveMessage]; progress
   get running(): boolean {
     if (!this.started || !this.doc) return false;
     const pending = this.coordinator.pendingIips().some((t) => this.nodeOfRole(t.node) !== undefined);
-    const unannounced = [...this.launched.keys()].some((role) => this.coordinator.registry.byRole(role).length === 0);
+    const unannounced = [...this.launched.keys()].some((role) => !this.hasCurrentParticipant(role));
     return pending || unannounced;
   }
 
@@ -279,7 +281,10 @@ export class LiveNetwork extends EventEmitter<{ message: [LiveMessage]; progress
       const want = desired.get(role);
       if (want && want.component === current.component) continue;
       this.launched.delete(role);
-      this.roleOp(role, () => this.launcher!.stop(role));
+      this.roleOp(role, async () => {
+        await this.launcher!.stop(role);
+        if (!this.launched.has(role)) this.launchedAt.delete(role);
+      });
     }
     for (const [role, want] of desired) {
       if (this.launched.has(role)) continue;
@@ -289,6 +294,7 @@ export class LiveNetwork extends EventEmitter<{ message: [LiveMessage]; progress
         // Changed again while an earlier stop of this role was under way.
         if (this.launched.get(role) !== want || this.closed) return;
         const command = this.library.commandFor(want.component, role, iipsForRole(graph, want.node));
+        this.launchedAt.set(role, Date.now());
         this.launcher!.start({ role, command });
       });
     }
@@ -347,21 +353,7 @@ export class LiveNetwork extends EventEmitter<{ message: [LiveMessage]; progress
   private tapRefs(from?: string): PortRef[] {
     const doc = this.doc;
     if (!doc) return [];
-    let nodes: Set<string>;
-    if (from === undefined) nodes = new Set(doc.nodes.map((n) => n.id));
-    else {
-      nodes = new Set([from]);
-      const walk = [from];
-      while (walk.length) {
-        const id = walk.pop()!;
-        for (const e of doc.edges) {
-          if (e.src.node === id && !nodes.has(e.tgt.node)) {
-            nodes.add(e.tgt.node);
-            walk.push(e.tgt.node);
-          }
-        }
-      }
-    }
+    const nodes = from === undefined ? new Set(doc.nodes.map((n) => n.id)) : this.downstream(from);
     const refs: PortRef[] = [];
     if (this.wantData || this.tracing) {
       for (const e of doc.edges) {
@@ -433,10 +425,49 @@ export class LiveNetwork extends EventEmitter<{ message: [LiveMessage]; progress
     return true;
   }
 
+  /**
+   * Whether the role has a participant that can take packets: for a role whose process this network started,
+   * one announced after that start (not the previous process of that role, still saying goodbye; on MQTT what
+   * is sent to it would be lost).
+   */
+  private hasCurrentParticipant(role: string): boolean {
+    const entries = this.coordinator.registry.byRole(role);
+    const since = this.launchedAt.get(role);
+    if (since === undefined || !this.launched.has(role)) return entries.length > 0;
+    return entries.some((e) => e.firstSeen >= since);
+  }
+
+  /** `node` and every node its packets can reach through edges. */
+  private downstream(node: string): Set<string> {
+    const seen = new Set([node]);
+    const walk = [node];
+    while (walk.length) {
+      const id = walk.pop()!;
+      for (const e of this.doc?.edges ?? []) {
+        if (e.src.node === id && !seen.has(e.tgt.node)) {
+          seen.add(e.tgt.node);
+          walk.push(e.tgt.node);
+        }
+      }
+    }
+    return seen;
+  }
+
+  /**
+   * Whether every participant on the path of packets sent to `node` is up (current): on MQTT a packet for a
+   * participant that is not subscribed yet is lost, and a binding may still point at the queue of one that is gone.
+   */
+  private pathUp(node: string): boolean {
+    for (const id of this.downstream(node)) {
+      if (this.isParticipant(id) && !this.hasCurrentParticipant(this.role(id))) return false;
+    }
+    return true;
+  }
+
   private iipGate(tgt: PortRef, data: unknown): boolean {
     const node = this.nodeOfRole(tgt.node);
     if (node === undefined || !this.doc) return true;
-    if (!this.tapsReady(node)) return false;
+    if (!this.pathUp(node) || !this.tapsReady(node)) return false;
     const iip = this.doc.iips.find((i) => sameNodePort(i.tgt, { ...tgt, node }));
     const ref = iip?.tgt ?? { ...tgt, node };
     this.emitMessage('network', 'data', { id: iipId(ref), graph: this.doc.id, tgt: refPayload(ref), data }, true);
@@ -491,7 +522,7 @@ export class LiveNetwork extends EventEmitter<{ message: [LiveMessage]; progress
 
   /** Whether a packet sent to `node` now is seen all the way: participant up, bindings made, taps in place. */
   isReady(node: string): boolean {
-    return this.coordinator.isReady(this.role(node)) && this.tapsReady(node);
+    return this.pathUp(node) && this.coordinator.isReady(this.role(node)) && this.tapsReady(node);
   }
 
   /** Resolves when `node` is ready (see isReady); rejects with `onTimeout()` after `timeoutMs`. */
