@@ -14,9 +14,22 @@
  *                                user of that RabbitMQ, so it is opt-in)
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readSync, fstatSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  closeSync,
+  cpSync,
+  existsSync,
+  fstatSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  writeFileSync,
+} from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { connectTransport } from '../../src/transport/index.js';
@@ -546,6 +559,13 @@ export interface ScenarioResult {
   drainMs: number;
   durationMs: number;
   driverRetries: number;
+  /**
+   * MQTT: Mosquitto's "Outgoing messages are being dropped for client …" notices about this run's clients (its
+   * queue for a client that falls behind is bounded: max_queued_messages); null when its log cannot be read.
+   */
+  brokerDrops: number | null;
+  /** The machine's load average (1 min) at the end: figures taken on a busy machine are not comparable. */
+  loadAverage: number;
   restarts: Record<string, number>;
   faults: FaultRecord[];
   missing: string[];
@@ -789,6 +809,8 @@ export async function runScenario(scenario: Scenario, url: string, extraLogs?: (
     drainMs,
     durationMs: streamStart ? Date.now() - streamStart : 0,
     driverRetries: pipeline.driver.retries,
+    brokerDrops: scenario.broker === 'mqtt' ? mosquittoDrops(pipeline.prefix, extraLogs?.()) : null,
+    loadAverage: Math.round(loadavg()[0]! * 100) / 100,
     restarts,
     faults,
     missing: missing.ranges,
@@ -808,9 +830,24 @@ function writeResult(result: ScenarioResult, stamp: string): void {
   appendFileSync(path.join(RESULTS_DIR, 'latest.ndjson'), `${JSON.stringify({ at: new Date().toISOString(), ...result, timeline: undefined })}\n`);
 }
 
+/** The shared Mosquitto's log (Debian's default place), where it says when it drops messages for a client. */
+const MOSQUITTO_LOG = process.env.MSGFLO_FAULTS_MOSQUITTO_LOG ?? '/var/log/mosquitto/mosquitto.log';
+
+function mosquittoDrops(prefix: string, privateLog: string | undefined): number | null {
+  let text = privateLog;
+  if (text === undefined) {
+    try {
+      text = readFileSync(MOSQUITTO_LOG, 'utf8');
+    } catch {
+      return null;
+    }
+  }
+  return text.split('\n').filter((l) => l.includes('being dropped for client') && l.includes(prefix)).length;
+}
+
 /** A fixed-width table of results, one row per scenario. */
 export function resultTable(results: ScenarioResult[]): string {
-  const header = ['broker', 'scenario', 'sent', 'received', 'lost', 'dup', 'recover ms', 'gap ms', 'p50/p99 ms', 'drain ms', 'result'];
+  const header = ['broker', 'scenario', 'sent', 'received', 'lost', 'dup', 'recover ms', 'gap ms', 'p50/p99 ms', 'drain ms', 'broker drops', 'load', 'result'];
   const rows = results.map((r) => [
     r.broker,
     r.scenario,
@@ -822,6 +859,8 @@ export function resultTable(results: ScenarioResult[]): string {
     String(r.longestGapMs),
     `${r.latencyMs.p50}/${r.latencyMs.p99}`,
     String(r.drainMs),
+    r.brokerDrops === null ? '-' : String(r.brokerDrops),
+    String(r.loadAverage),
     r.passed ? 'pass' : 'FAIL',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
@@ -835,7 +874,8 @@ export function describeFailure(r: ScenarioResult): string {
     `${r.broker} ${r.scenario}: sent ${r.sent}/${r.count}, unique ${r.unique}, lost ${r.lost}, duplicated ${r.duplicated}, malformed ${r.malformed}`,
     `missing: ${r.missing.join(', ') || '-'}`,
     `lost by phase (before the first fault, between faults, after the last): ${r.lostByPhase.join(' / ')}`,
-    `latency ms: p50 ${r.latencyMs.p50}, p99 ${r.latencyMs.p99}, max ${r.latencyMs.max}`,
+    `latency ms: p50 ${r.latencyMs.p50}, p99 ${r.latencyMs.p99}, max ${r.latencyMs.max}; load average ${r.loadAverage}`,
+    `broker dropped messages for this run's clients: ${r.brokerDrops === null ? 'unknown (no broker log)' : `${r.brokerDrops} notice(s)`}`,
     `faults: ${r.faults.map((f) => `${f.what} at ${f.atMs} ms → ${f.recoverMs === null ? 'never recovered' : `recovered in ${f.recoverMs} ms`}`).join('; ') || '-'}`,
     `logs: ${r.logDir}`,
     'timeline:',
