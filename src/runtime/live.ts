@@ -167,6 +167,8 @@ export class LiveNetwork extends EventEmitter<{ message: [LiveMessage]; progress
 
   /** The live graph changed (a graph command was applied to it). */
   changed(): void {
+    // Processes first and at once: a participant takes a while to start, nothing else should delay that.
+    if (!this.closed) this.syncProcesses();
     this.scheduleSync();
   }
 
