@@ -33,6 +33,9 @@ export interface Measurement {
   lost: number;
   /** CPU time of all stage processes per message, µs. */
   cpuUsPerMsg: number | null;
+  /** … of the relays (the echo) alone, and of the sinks alone. */
+  cpuRelayUs: number | null;
+  cpuSinkUs: number | null;
   /** Peak RSS of the first stage during the measurement, MB. */
   rssMb: number | null;
   error?: string;
@@ -78,9 +81,9 @@ export async function throughput(producer: Proc, p: Pipeline, variant: Variant, 
       producer.post({ type: 'credit', received: minReceived() });
     }),
   );
-  const procs = allProcs(p);
   const rss = new RssSampler([p.relays[0]!]);
-  const cpu0 = cpuOf(procs);
+  const relay0 = cpuOf(p.relays);
+  const sink0 = cpuOf(p.sinks);
   let error: string | undefined;
   let sent = 0;
   try {
@@ -94,7 +97,8 @@ export async function throughput(producer: Proc, p: Pipeline, variant: Variant, 
   } finally {
     for (const off of offs) off();
   }
-  const cpu = cpuOf(procs) - cpu0;
+  const relayCpu = cpuOf(p.relays) - relay0;
+  const sinkCpu = cpuOf(p.sinks) - sink0;
   const rssMb = rss.stop().get(p.relays[0]!) ?? null;
   const reports = await Promise.all(p.sinks.map((s) => s.call<SinkReport>('report')));
   const count = Math.min(...reports.map((r) => r.count));
@@ -112,7 +116,9 @@ export async function throughput(producer: Proc, p: Pipeline, variant: Variant, 
     max: maxes.length ? Math.max(...maxes) : null,
     count,
     lost: Math.max(0, sent - count),
-    cpuUsPerMsg: count > 0 ? (cpu * 1000) / count : null,
+    cpuUsPerMsg: count > 0 ? ((relayCpu + sinkCpu) * 1000) / count : null,
+    cpuRelayUs: count > 0 ? (relayCpu * 1000) / count : null,
+    cpuSinkUs: count > 0 ? (sinkCpu * 1000) / count : null,
     rssMb,
   };
   if (error) m.error = error;
@@ -126,15 +132,14 @@ export interface RoundTripOptions {
 
 export async function roundTrips(requester: Proc, p: Pipeline, source: string, variant: Variant, rep: number, o: RoundTripOptions): Promise<Measurement> {
   await setSockets(p, variant);
-  const procs = allProcs(p);
   const rss = new RssSampler([p.relays[0]!]);
-  const cpu0 = cpuOf(procs);
+  const cpu0 = cpuOf(p.relays);
   const r = await requester.call<{ n: number; p50: number | null; p99: number | null; max: number | null; elapsed: number; error?: string }>(
     'rr',
     { target: p.entry, source, count: o.count, maxMs: o.maxMs, timeoutMs: 3000 },
     o.maxMs + 30_000,
   );
-  const cpu = cpuOf(procs) - cpu0;
+  const cpu = cpuOf(p.relays) - cpu0;
   const rssMb = rss.stop().get(p.relays[0]!) ?? null;
   const m: Measurement = {
     variant,
@@ -146,6 +151,8 @@ export async function roundTrips(requester: Proc, p: Pipeline, source: string, v
     count: r.n,
     lost: 0,
     cpuUsPerMsg: r.n > 0 ? (cpu * 1000) / r.n : null,
+    cpuRelayUs: r.n > 0 ? (cpu * 1000) / r.n : null,
+    cpuSinkUs: null,
     rssMb,
   };
   if (r.error) m.error = r.error;

@@ -40,6 +40,8 @@ export interface VariantSummary {
   p50: number | null;
   p99: number | null;
   cpuUsPerMsg: number | null;
+  cpuRelayUs: number | null;
+  cpuSinkUs: number | null;
   rssMb: number | null;
   lost: number;
   errors: string[];
@@ -119,6 +121,8 @@ function summarise(ms: Measurement[], variant: Variant): VariantSummary {
     p50: num((m) => m.p50),
     p99: num((m) => m.p99),
     cpuUsPerMsg: num((m) => m.cpuUsPerMsg),
+    cpuRelayUs: num((m) => m.cpuRelayUs),
+    cpuSinkUs: num((m) => m.cpuSinkUs),
     rssMb: num((m) => m.rssMb),
     lost: ok.reduce((s, m) => s + m.lost, 0),
     errors: ms.filter((m) => m.variant === variant && m.error).map((m) => m.error!),

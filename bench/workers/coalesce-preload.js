@@ -7,6 +7,8 @@ import { setSocketMode } from './common.js';
 
 const connect = net.Socket.prototype.connect;
 net.Socket.prototype.connect = function coalescingConnect(...args) {
+  const result = connect.apply(this, args);
+  // After connect(): it resets an own `write` property (Socket.prototype.connect undoes end()'s write-after-end guard).
   setSocketMode(this, 'coalesce');
-  return connect.apply(this, args);
+  return result;
 };
