@@ -178,14 +178,15 @@ export class FbpClient {
 
   /**
    * Wait for a message matching protocol, command and `match` among everything received so far or later (events
-   * that may have come before a reply the test waited for). Does not move the `expect` cursor.
+   * that may have come before a reply the test waited for), or only among those from index `after` on. Does not
+   * move the `expect` cursor.
    */
-  find(protocol: string, command: string, options: { match?: (m: Message) => boolean; timeoutMs?: number } = {}): Promise<Message> {
+  find(protocol: string, command: string, options: { match?: (m: Message) => boolean; timeoutMs?: number; after?: number } = {}): Promise<Message> {
     const timeoutMs = options.timeoutMs ?? 5000;
     const hit = (m: Message) => m.protocol === protocol && m.command === command && (!options.match || options.match(m));
     return new Promise((resolve, reject) => {
       const check = (): boolean => {
-        const m = this.received.find(hit);
+        const m = this.received.slice(options.after ?? 0).find(hit);
         if (!m) return false;
         done();
         resolve(m);

@@ -90,6 +90,26 @@ describe('launcher: one SIGTERM per stop', function () {
   });
 });
 
+describe('launcher: kill()', function () {
+  this.timeout(10_000);
+
+  it('stops a process at once with SIGKILL (one that has not started serving has nothing to drain)', async () => {
+    const events: LauncherEvent[] = [];
+    const out: string[] = [];
+    const launcher = new Launcher({ broker: 'direct://x', cwd: REPO_ROOT, stdout: { write: (t: string) => out.push(t) } });
+    launcher.on('event', (e) => events.push(e));
+    launcher.start({ role: 'stubborn', command: [process.execPath, '-e', `process.on('SIGTERM', () => {}); setInterval(() => {}, 1000); console.log('ready');`] });
+    await waitFor(() => out.join('').includes('ready'), 'child ready');
+    const t0 = Date.now();
+    await launcher.kill('stubborn');
+    assert.ok(Date.now() - t0 < 2000, 'killed at once');
+    const exited = events.find((e) => e.type === 'exited');
+    assert.deepEqual(exited && { signal: exited.signal, expected: exited.expected }, { signal: 'SIGKILL', expected: true });
+    assert.deepEqual(launcher.roles(), []);
+    assert.ok(!events.some((e) => e.type === 'restarting'), 'not restarted');
+  });
+});
+
 describe('library: built-in components', () => {
   it('core/Repeat and core/Drop run this package\'s participants, whatever the cwd; off unless asked for', async () => {
     const cwd = path.join(REPO_ROOT, 'spec', 'fixtures');

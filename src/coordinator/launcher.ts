@@ -230,6 +230,23 @@ export class Launcher extends EventEmitter<{ event: [LauncherEvent] }> {
     this.children.delete(role);
   }
 
+  /**
+   * Stop a role's process at once (SIGKILL), without waiting for it to drain: for a process that has not started
+   * serving yet (it has not announced itself), so has nothing to finish, and would only use CPU finishing its start.
+   */
+  async kill(role: string): Promise<void> {
+    const child = this.children.get(role);
+    if (!child) return;
+    child.stopping = true;
+    if (child.restartTimer) clearTimeout(child.restartTimer);
+    const proc = child.process;
+    if (proc && proc.exitCode === null && proc.signalCode === null) {
+      killGroup(proc, 'SIGKILL');
+      await child.exited;
+    }
+    this.children.delete(role);
+  }
+
   /** Stop every process this launcher started. */
   async stopAll(): Promise<void> {
     await Promise.all([...this.children.keys()].map((role) => this.stop(role)));

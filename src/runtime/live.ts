@@ -99,6 +99,8 @@ export class LiveNetwork extends EventEmitter<{ message: [LiveMessage]; progress
   /** When this network last started a role's process: only a participant announced since then is that process. */
   private readonly launchedAt = new Map<string, number>();
   private readonly warned = new Set<string>();
+  /** IIP targets (role.port) the gate let through since the network was started: sent, or being sent. */
+  private released = new Set<string>();
   private readonly taps = new Map<string, Tap>();
   private bound = new Map<string, Record<string, unknown>>();
 
@@ -162,6 +164,7 @@ export class LiveNetwork extends EventEmitter<{ message: [LiveMessage]; progress
     this.debug = false;
     this.selected = undefined;
     this.bound = new Map();
+    this.released = new Set();
     this.changed();
   }
 
@@ -173,13 +176,17 @@ export class LiveNetwork extends EventEmitter<{ message: [LiveMessage]; progress
   }
 
   start(): void {
-    if (!this.started) this.startedAt = Date.now();
+    if (!this.started) {
+      this.startedAt = Date.now();
+      this.released = new Set();
+    }
     this.started = true;
     this.changed();
   }
 
   stop(): void {
     this.started = false;
+    this.released = new Set();
     this.changed();
   }
 
@@ -199,7 +206,8 @@ export class LiveNetwork extends EventEmitter<{ message: [LiveMessage]; progress
    */
   get running(): boolean {
     if (!this.started || !this.doc) return false;
-    const pending = this.coordinator.pendingIips().some((t) => this.nodeOfRole(t.node) !== undefined);
+    // An IIP the gate let through counts as sent (the broker's confirmation may still be on its way).
+    const pending = this.coordinator.pendingIips().some((t) => this.nodeOfRole(t.node) !== undefined && !this.released.has(`${t.node}.${t.port.toLowerCase()}`));
     const unannounced = [...this.launched.keys()].some((role) => !this.hasCurrentParticipant(role));
     return pending || unannounced;
   }
@@ -282,9 +290,11 @@ export class LiveNetwork extends EventEmitter<{ message: [LiveMessage]; progress
     for (const [role, current] of [...this.launched]) {
       const want = desired.get(role);
       if (want && want.component === current.component) continue;
+      // One that has not announced itself yet has nothing to finish: no need to let it complete its start.
+      const serving = this.hasCurrentParticipant(role);
       this.launched.delete(role);
       this.roleOp(role, async () => {
-        await this.launcher!.stop(role);
+        await (serving ? this.launcher!.stop(role) : this.launcher!.kill(role));
         if (!this.launched.has(role)) this.launchedAt.delete(role);
       });
     }
@@ -470,6 +480,7 @@ export class LiveNetwork extends EventEmitter<{ message: [LiveMessage]; progress
     const node = this.nodeOfRole(tgt.node);
     if (node === undefined || !this.doc) return true;
     if (!this.pathUp(node) || !this.tapsReady(node)) return false;
+    this.released.add(`${tgt.node}.${tgt.port.toLowerCase()}`);
     const iip = this.doc.iips.find((i) => sameNodePort(i.tgt, { ...tgt, node }));
     const ref = iip?.tgt ?? { ...tgt, node };
     this.emitMessage('network', 'data', { id: iipId(ref), graph: this.doc.id, tgt: refPayload(ref), data }, true);
