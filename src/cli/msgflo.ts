@@ -54,6 +54,10 @@ interface Values {
 
 const ROLE_PREFIX = /^[^\s+#/]*$/;
 
+function ignoreBrokenPipe(err: NodeJS.ErrnoException): void {
+  if (err.code !== 'EPIPE') throw err;
+}
+
 function portOption(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const port = Number(value);
@@ -89,6 +93,11 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     return EXIT.USAGE;
   }
   const v = parsed.values;
+  // A reader that goes away (fbp-test closes our stdout before it stops us) must not crash the coordinator: its
+  // participants would be left without their graceful stop.
+  for (const stream of [process.stdout, process.stderr]) {
+    if (io.stdout === stream || io.stderr === stream) stream.on('error', ignoreBrokenPipe);
+  }
   const forward = listOption(v.forward ?? 'stdout,stderr');
   let network: RunningNetwork | undefined;
   let server: RuntimeServer | undefined;
