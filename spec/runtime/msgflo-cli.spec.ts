@@ -130,6 +130,21 @@ describe('msgflo as an FBP runtime (CLI, embedded broker)', function () {
   });
 });
 
+describe('msgflo killed with -9 (CLI, embedded broker)', function () {
+  this.timeout(30_000);
+  afterEach(() => stopAllClis('SIGTERM'));
+
+  it('the participants it started stop by themselves (no orphans), although their broker is gone', async () => {
+    const { cli } = await msgflo(['--graph', 'graphs/pipeline.fbp']);
+    await cli.waitForOutput(/\+ participant last /, { timeoutMs: 15_000 });
+    const pids = [...cli.stdout.matchAll(/started \w+ \(pid (\d+)\)/g)].map((m) => Number(m[1]));
+    assert.equal(pids.length, 3);
+    cli.kill();
+    await cli.exited;
+    await waitFor(() => pids.every((p) => !processAlive(p)), `participants ${pids.join(', ')} to exit`, 15_000, 100);
+  });
+});
+
 for (const [name, brokerUrl] of [
   ['RabbitMQ', AMQP_URL],
   ['Mosquitto', MQTT_URL],

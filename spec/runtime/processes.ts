@@ -31,7 +31,7 @@ export function processesWithEnv(name: string, value: string): number[] {
  * Wait (bounded) until no process carries the marker; returns those still there (after SIGKILLing them, so a
  * failed test leaves nothing behind).
  */
-export async function leftBehind(name: string, value: string, timeoutMs = 10_000): Promise<string[]> {
+export async function leftBehind(name: string, value: string, timeoutMs = 15_000): Promise<string[]> {
   try {
     await waitFor(() => processesWithEnv(name, value).length === 0, `processes with ${name}=${value} to exit`, timeoutMs, 100);
     return [];

@@ -11,17 +11,34 @@ export interface CliIO {
 /** Exit codes: 0 success, 1 failure at run time, 2 usage error. */
 export const EXIT = { OK: 0, FAIL: 1, USAGE: 2 } as const;
 
+/**
+ * Set by a coordinator on the processes it starts: its pid. Such a process stops (as on SIGTERM) when that
+ * coordinator is gone, e.g. killed with -9 before it could stop its children: no orphan keeps running.
+ */
+export const PARENT_PID_ENV = 'MSGFLO_PARENT_PID';
+
 /** The real process's io; SIGINT/SIGTERM abort `signal` (a second signal exits at once). */
 export function processIO(): CliIO {
   const controller = new AbortController();
   let signalled = 0;
-  const onSignal = (sig: NodeJS.Signals) => {
+  const onSignal = (sig: NodeJS.Signals | string) => {
     signalled++;
     if (signalled > 1) process.exit(130);
     controller.abort(new Error(`received ${sig}`));
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  const parent = Number(process.env[PARENT_PID_ENV]);
+  // Not for our own children: they watch the parent that starts them.
+  delete process.env[PARENT_PID_ENV];
+  if (parent > 0) {
+    const watch = setInterval(() => {
+      if (process.ppid === parent) return;
+      clearInterval(watch);
+      onSignal('the exit of the coordinator that started it');
+    }, 500);
+    watch.unref();
+  }
   return { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd(), signal: controller.signal };
 }
 

@@ -3,7 +3,7 @@ import { UsageError, maskUrl } from '../errors.js';
 import { FbpRuntime } from '../runtime/runtime.js';
 import { DEFAULT_RUNTIME_PORT, RuntimeServer, flowhubUrl } from '../runtime/server.js';
 import { listOption, parseCli, reportError } from './common.js';
-import { type CliIO, EXIT } from './io.js';
+import { type CliIO, EXIT, PARENT_PID_ENV } from './io.js';
 import { startNetwork, untilSignalled, type RunningNetwork } from './network.js';
 
 const USAGE = `Usage: msgflo [options]
@@ -142,7 +142,8 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
         command: 'msgflo',
         runtimeManaged: true,
       },
-      io,
+      // The participants it starts stop by themselves should it be killed before it can stop them.
+      { ...io, env: { ...io.env, [PARENT_PID_ENV]: String(process.pid) } },
     );
     const library = network.library;
     runtime = new FbpRuntime({
