@@ -17,6 +17,7 @@ export const ErrorCodes = {
   BROKER_AUTH: 'MSGFLO_ERR_BROKER_AUTH',
   BROKER_URL: 'MSGFLO_ERR_BROKER_URL',
   TRANSPORT_CLOSED: 'MSGFLO_ERR_TRANSPORT_CLOSED',
+  INSTANCE_CONFLICT: 'MSGFLO_ERR_INSTANCE_CONFLICT',
   PARTICIPANT_TIMEOUT: 'MSGFLO_ERR_PARTICIPANT_TIMEOUT',
   PARTICIPANT_DEFINITION: 'MSGFLO_ERR_PARTICIPANT_DEFINITION',
   PROCESS_FAILED: 'MSGFLO_ERR_PROCESS_FAILED',
@@ -193,6 +194,21 @@ export class TransportClosedError extends MsgfloError {
       ...options,
       hint: 'The connection was closed or lost; reconnect (long-running processes do this themselves).',
     });
+  }
+}
+
+/**
+ * MQTT: another connection took this one's session (same client id: same role and instance id). The broker
+ * disconnected us; reconnecting would only take it back and start a tug of war, so we stop.
+ */
+export class InstanceConflictError extends MsgfloError {
+  readonly clientId: string;
+  constructor(clientId: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.INSTANCE_CONFLICT, `Another process connected to the broker as '${clientId}' and took over this one's session`, {
+      ...options,
+      hint: 'Give every instance of a role its own instance id (--instance N / MSGFLO_INSTANCE), or stop the other process.',
+    });
+    this.clientId = clientId;
   }
 }
 

@@ -152,6 +152,13 @@ function checkCredentials(expected: { username: string; password: string }): Non
 type Deliver = (packet: AedesPublishPacket, callback: () => void) => void;
 type SubscribeFn = (topic: string, func: Deliver, done: () => void) => void;
 
+/** What the shared-subscription shim reads of an aedes client. */
+interface SessionClient {
+  readonly id: string;
+  readonly clean: boolean;
+  readonly subscriptions: Record<string, { func: Deliver } | undefined> | undefined;
+}
+
 interface ShareGroup {
   readonly topic: string;
   readonly members: Deliver[];
@@ -166,13 +173,35 @@ interface ShareGroup {
  * aedes subscribes each client filter with `broker.subscribe(filter, deliver)`. For a `$share/…` filter we instead
  * record the client's deliver function as a member of the group and subscribe one dispatcher per (group, filter)
  * to the real filter; the dispatcher hands each message to one member, round robin. A client that disconnects is
- * unsubscribed by aedes, which removes it from the group. Retained messages are not sent to shared subscriptions
- * (aedes looks them up under the literal `$share/…` filter and finds none), as the MQTT 5 specification requires.
+ * unsubscribed by aedes, which removes it from the group (its share goes to the members that are connected).
+ * Retained messages are not sent to shared subscriptions (aedes looks them up under the literal `$share/…` filter
+ * and finds none), as the MQTT 5 specification requires.
+ *
+ * A member with a kept session (clean: false) gets each QoS 1 message through its session's outgoing queue, as
+ * aedes does for ordinary subscriptions (it would otherwise refuse to send it: "no such packet"): until the client
+ * acknowledges it, the message stays there, and aedes sends it again when the client comes back with that id.
  */
 function installSharedSubscriptions(aedes: Aedes): void {
   const subscribe: SubscribeFn = aedes.subscribe.bind(aedes);
   const unsubscribe: SubscribeFn = aedes.unsubscribe.bind(aedes);
   const groups = new Map<string, ShareGroup>();
+  const owners = new WeakMap<Deliver, SessionClient>();
+
+  /** The client whose subscription to `shareTopic` delivers through `member`. */
+  const ownerOf = (member: Deliver, shareTopic: string): SessionClient | undefined => {
+    const known = owners.get(member);
+    if (known) return known;
+    const clients = (aedes as unknown as { clients: Record<string, SessionClient> }).clients;
+    for (const client of Object.values(clients)) {
+      if (client.subscriptions?.[shareTopic]?.func === member) {
+        owners.set(member, client);
+        return client;
+      }
+    }
+    return undefined;
+  };
+  const persistence = (aedes as unknown as { persistence: { outgoingEnqueue(sub: { clientId: string }, packet: AedesPublishPacket): Promise<void> } })
+    .persistence;
 
   aedes.subscribe = (topic: string, func: Deliver, done: () => void) => {
     const shared = parseShared(topic);
@@ -187,7 +216,15 @@ function installSharedSubscriptions(aedes: Aedes): void {
           if (g.members.length === 0) return callback();
           const member = g.members[g.next % g.members.length]!;
           g.next = (g.next + 1) % g.members.length;
-          member(packet, callback);
+          const owner = packet.qos > 0 ? ownerOf(member, topic) : undefined;
+          if (!owner || owner.clean !== false || !owner.id) return member(packet, callback);
+          persistence.outgoingEnqueue({ clientId: owner.id }, packet).then(
+            () => member(packet, callback),
+            (err: Error) => {
+              debug('cannot queue a message for %s: %s', owner.id, err.message);
+              callback();
+            },
+          );
         },
       };
       group = g;

@@ -10,6 +10,13 @@ export interface TransportOptions {
   /** Client id prefix (MQTT) / connection name (AMQP); usually the role. */
   name?: string;
   /**
+   * MQTT: which instance of its role this process is, stable across restarts (e.g. `0`, `1`; the launcher sets
+   * MSGFLO_INSTANCE). Its deliveries then use the client id `<name>-<instance>` and a session the broker keeps
+   * (MSGFLO_MQTT_SESSION_EXPIRY seconds, default 3600), so what arrives while the instance is away waits for it.
+   * Without it the session is clean and ends with the connection. Ignored on AMQP (queues are durable anyway).
+   */
+  instance?: string;
+  /**
    * Reconnect after a lost connection (default true). The first connection is never retried here: one-shot
    * commands fail fast, long-running ones use connectWithRetry.
    */

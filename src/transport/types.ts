@@ -68,6 +68,11 @@ export interface SubscribeOptions {
 export interface Subscription {
   readonly queue: string;
   cancel(): Promise<void>;
+  /**
+   * Optional: stop taking messages but leave the subscription and what is unsettled with the broker, for this
+   * instance to get when it comes back (MQTT with a kept session; elsewhere the same as cancel, or absent).
+   */
+  pause?(): Promise<void>;
 }
 
 export type BindingType = 'pubsub' | 'roundrobin';

@@ -3,6 +3,9 @@
  *
  * This is what makes MQTT edges independent of the process that made them (msgflo#24/#181): the binding lives
  * on the broker as a retained record, and whoever reads the target subscribes the source itself.
+ *
+ * Every message the follower does not pass on is settled here (acknowledged: e.g. a bridged copy of what it reads
+ * directly), except while it is paused or silenced: then messages stay unacknowledged, for the broker to send again.
  */
 import { HEADER } from '../../protocol/envelope.js';
 import { logger } from '../../util/logger.js';
@@ -31,6 +34,8 @@ export class QueueFollower {
   private readonly follows = new Map<string, Follow>();
   private readonly unlistens: Unlisten[] = [];
   private cancelled = false;
+  /** Paused or silenced: deliver nothing, settle nothing (the broker keeps those messages for later). */
+  private holding = false;
 
   /**
    * @param filterFor the subscription filter for a topic (the topic itself, or a `$share/<group>/…` filter).
@@ -60,6 +65,15 @@ export class QueueFollower {
   /** Deliver nothing more, without unsubscribing (the connection is about to close). */
   silence(): void {
     this.cancelled = true;
+    this.holding = true;
+  }
+
+  /**
+   * Deliver nothing more but stay subscribed, and leave what arrives unacknowledged: with a session the broker keeps,
+   * it is sent again when this instance comes back. Binding records are still followed.
+   */
+  pause(): void {
+    this.holding = true;
   }
 
   async cancel(): Promise<void> {
@@ -75,14 +89,24 @@ export class QueueFollower {
   }
 
   private onOwnTopic(message: Received): void {
-    if (this.cancelled) return;
+    if (!this.accept(message)) return;
     // A bridge (ours or another process's) also forwards the sources we read directly: drop its copy (MQTT 5 only;
     // on 3.1.1 we do not read the sources of bridged bindings, see onRecord).
     if (this.host.protocolVersion === 5) {
       const via = userProperties(message.packet)[HEADER.via];
-      if (via !== undefined && via !== this.queue && this.follows.get(via)?.ready) return;
+      if (via !== undefined && via !== this.queue && this.follows.get(via)?.ready) return message.settle();
     }
     this.deliver(message);
+  }
+
+  /** Whether to handle a message now; one that is not is settled, unless we hold messages for the broker. */
+  private accept(message: Received): boolean {
+    if (this.holding) return false;
+    if (this.cancelled) {
+      message.settle();
+      return false;
+    }
+    return true;
   }
 
   private onRecord(change: RecordChange): void {
@@ -105,7 +129,9 @@ export class QueueFollower {
       ready: false,
       unlisten: this.host
         .listen(this.filterFor(src), 1, (m) => {
-          if (!this.cancelled && this.follows.get(src) === follow) this.deliver(m);
+          if (!this.accept(m)) return;
+          if (this.follows.get(src) === follow) this.deliver(m);
+          else m.settle();
         })
         .then(
           (unlisten) => {

@@ -3,7 +3,15 @@
  *
  * - A queue is the topic of the same name; bodies are plain JSON (msgflo-era participants read them as such).
  * - QoS 1 by default (`fast`: QoS 0). On MQTT 5, headers and the message id travel as user properties; on 3.1.1
- *   they are not carried.
+ *   they are not carried (no message id: duplicates cannot be recognised there).
+ * - At least once: a delivery is acknowledged to the broker (PUBACK) only once it is settled — acked, or nacked
+ *   and its dead letter confirmed — so the broker keeps what a participant had not finished and, with a kept
+ *   session, sends it again. A send resolves once the broker acknowledged it (QoS 1); sends made while the
+ *   connection is down wait for it (at most `maxBuffered`, then they are refused with TransportClosedError).
+ * - Deliveries come through their own connection ("data" link), apart from the one that publishes and follows
+ *   binding records ("control" link): a slow handler holding PUBACKs never delays the records. With an
+ *   `instance` (TransportOptions) the data link has a stable client id and a session the broker keeps, so a
+ *   restarted instance gets what arrived for it meanwhile.
  * - A binding is a retained record on the broker (`msgflo/bindings/<tgt>/<src>`). Subscribers of `tgt` follow the
  *   records and subscribe each `src` themselves, so an edge outlives the process that made it (msgflo#24/#181).
  *   With `{bridge: true}` this transport also forwards src→tgt itself, as msgflo did, for participants that do
@@ -17,7 +25,7 @@ import type { IClientPublishOptions } from 'mqtt';
 import { BrokerUrlError, TransportClosedError, codeOf, maskUrl, reasonOf } from '../../errors.js';
 import { decodeBody, encodeBody, HEADER, newMessageId } from '../../protocol/envelope.js';
 import { type SnoopChannel, parseSnoopTopic, snoopFilter, snoopTopic } from '../../protocol/snoop.js';
-import { delay } from '../../util/backoff.js';
+import { Backoff, delay } from '../../util/backoff.js';
 import { logger } from '../../util/logger.js';
 import type { TransportOptions } from '../index.js';
 import type {
@@ -38,7 +46,7 @@ import type {
   TransportEvent,
 } from '../types.js';
 import { QueueFollower, type FollowerHost } from './follower.js';
-import { Link, type Listener, type ProtocolVersion, type Received, type Unlisten } from './link.js';
+import { Link, stableClientId, type Listener, type ProtocolVersion, type Received, type Unlisten } from './link.js';
 import { deadLetter, mqttSafeProperties, toDelivery, toInMessage, userProperties } from './message.js';
 import { RecordView, type RecordListener } from './records.js';
 import {
@@ -50,6 +58,7 @@ import {
   encodeMarker,
   encodeRecord,
   followingTopic,
+  instanceTopic,
   markerTopic,
   sharedFilter,
   validTopicName,
@@ -65,12 +74,59 @@ const SYNC_TIMEOUT_MS = 3000;
 const SYNC_SETTLE_MS = 20;
 /** How long the shared-subscription probe waits for its message (MQTT 3.1.1 brokers only). */
 const SHARE_PROBE_MS = 500;
+/** After a reconnection, how long a message no subscription took is published again (see publishUntilHeard). */
+const UNHEARD_GRACE_MS = 30_000;
 /** After a reconnect, before checking binding records again. */
 const RESYNC_DELAY_MS = 200;
 /** How long close() waits for unconfirmed publishes. */
 const CLOSE_GRACE_MS = 5000;
+/** Sends kept while the connection is down, by default (as the AMQP transport). */
+export const DEFAULT_MAX_BUFFERED = 10_000;
+/** Seconds the broker keeps an instance's session after its connection ends, by default. */
+export const DEFAULT_SESSION_EXPIRY_S = 3600;
+/** Inputs in flight per participant by default (MQTT 5 Receive Maximum of the data link). */
+const DEFAULT_PREFETCH = 50;
+
+export interface MqttTransportOptions extends TransportOptions {
+  /** Sends kept while the connection is down (default 10,000); beyond that they are refused. */
+  maxBuffered?: number;
+  /** With an `instance`: seconds the broker keeps its session (default MSGFLO_MQTT_SESSION_EXPIRY, else 3600). */
+  sessionExpirySeconds?: number;
+  /** With an `instance`: how long a message of the resumed session waits for a subscription to claim it (tests). */
+  orphanGraceMs?: number;
+}
+
+/** A subscription that can also stop taking messages while leaving them with the broker (see `pause`). */
+export interface MqttSubscription extends Subscription {
+  pause(): Promise<void>;
+}
+
+type Pool = 'control' | 'data';
+
+interface ListenOn {
+  pool: Pool;
+  manualAck?: boolean;
+  /** For the first data link: the Receive Maximum it asks for. */
+  prefetch?: number;
+}
 
 type State = 'new' | 'open' | 'closed';
+
+/** This process's claim on an instance's kept session (see watchClaims). */
+interface InstanceClaim {
+  readonly token: string;
+  readonly since: number;
+  link: Link | undefined;
+  /** Set once a newer claim was heard: why we gave the session up. */
+  lost: string | undefined;
+}
+
+/** A live view of binding records, the link its subscription is on, and its readiness. */
+interface ViewEntry {
+  readonly view: RecordView;
+  link: Link | undefined;
+  ready: Promise<{ unlisten: Unlisten; link: Link }>;
+}
 
 interface Bridge {
   readonly unlistens: Promise<Unlisten>[];
@@ -83,12 +139,21 @@ export class MqttTransport implements Transport {
 
   private readonly brokerUrl: string;
   private readonly name: string;
+  private readonly instance: string | undefined;
+  private readonly sessionExpiry: number;
+  private readonly maxBuffered: number;
+  private readonly orphanGraceMs: number | undefined;
   private state: State = 'new';
   private connecting: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
-  /** links[0] publishes; further links carry subscriptions that overlap those of the others. */
-  private links: Link[] = [];
-  private linkOpening: Promise<void> | undefined;
+  /**
+   * control[0] publishes; the data links carry deliveries (data[0] keeps the instance's session). Further links in
+   * each pool carry subscriptions that overlap those of the others.
+   */
+  private readonly pools: Record<Pool, Link[]> = { control: [], data: [] };
+  private readonly linkOpening: Record<Pool, Promise<void> | undefined> = { control: undefined, data: undefined };
+  /** Shared-subscription groups used by this transport (to drop a kept session's leftover subscriptions). */
+  private readonly groups = new Set<string>();
   private readonly listeners = new Set<(event: TransportEvent) => void>();
   private readonly pending = new Set<{ promise: Promise<void>; reject(err: Error): void }>();
   /** Sync markers awaited, by token: the filter whose listener must see it, and what to call then. */
@@ -97,10 +162,12 @@ export class MqttTransport implements Transport {
   /** Live subscriptions: each entry silences one (on close, where the connection ends them anyway). */
   private readonly subscriptions = new Set<() => void>();
   /** Live views of binding records by filter, shared by the followers of one queue. */
-  private readonly views = new Map<string, { view: RecordView; ready: Promise<Unlisten> }>();
+  private readonly views = new Map<string, ViewEntry>();
   private sharedSupport: Promise<boolean> | undefined;
+  /** When one of our links last came back after losing its connection (ms since the epoch; 0: never). */
+  private lastReconnect = 0;
 
-  constructor(url: string, options: TransportOptions = {}) {
+  constructor(url: string, options: MqttTransportOptions = {}) {
     let parsed: URL;
     try {
       parsed = new URL(url);
@@ -111,11 +178,29 @@ export class MqttTransport implements Transport {
     this.brokerUrl = url;
     this.url = maskUrl(url);
     this.name = options.name ?? 'msgflo';
+    this.instance = options.instance;
+    this.maxBuffered = options.maxBuffered ?? DEFAULT_MAX_BUFFERED;
+    this.orphanGraceMs = options.orphanGraceMs;
+    const env = options.env ?? process.env;
+    const fromEnv = Number(env.MSGFLO_MQTT_SESSION_EXPIRY);
+    this.sessionExpiry = Math.floor(
+      options.sessionExpirySeconds ?? (env.MSGFLO_MQTT_SESSION_EXPIRY !== undefined && fromEnv >= 0 ? fromEnv : DEFAULT_SESSION_EXPIRY_S),
+    );
   }
 
   /** 5 or 4 (3.1.1), once connected. */
   get protocolVersion(): ProtocolVersion | undefined {
-    return this.links[0]?.protocolVersion;
+    return this.pools.control[0]?.protocolVersion;
+  }
+
+  /** The client id of the connection that carries deliveries (stable with an `instance`), once one is open. */
+  get deliveryClientId(): string | undefined {
+    return this.pools.data[0]?.clientId;
+  }
+
+  /** Deliveries received and not yet acknowledged to the broker (tests, debugging). */
+  get unacknowledged(): number {
+    return [...this.pools.control, ...this.pools.data].reduce((n, l) => n + l.unacknowledged, 0);
   }
 
   // ---- lifetime -------------------------------------------------------------------------------------------
@@ -125,12 +210,12 @@ export class MqttTransport implements Transport {
     if (this.state === 'open') return Promise.resolve();
     this.connecting ??= (async () => {
       try {
-        const link = await Link.open({ url: this.brokerUrl, name: this.name, onEvent: (e) => this.emit(e) });
+        const link = await Link.open({ url: this.brokerUrl, name: this.name, onEvent: (e, l) => this.onLinkEvent(e, l) });
         if (this.state === 'closed') {
           await link.close();
           throw new TransportClosedError('connect');
         }
-        this.links = [link];
+        this.pools.control = [link];
         this.state = 'open';
         debug('connected to %s as %s', this.url, link.clientId);
       } finally {
@@ -145,7 +230,7 @@ export class MqttTransport implements Transport {
       const wasOpen = this.state === 'open';
       this.state = 'closed';
       await this.connecting?.catch(() => undefined);
-      if (!wasOpen && this.links.length === 0) return;
+      if (!wasOpen && this.pools.control.length === 0) return;
       this.bridges.clear();
       for (const silence of this.subscriptions) silence();
       this.subscriptions.clear();
@@ -154,8 +239,8 @@ export class MqttTransport implements Transport {
       if (inFlight.length > 0) {
         await within(CLOSE_GRACE_MS, Promise.allSettled(inFlight.map((p) => p.promise)), undefined);
       }
-      await this.linkOpening?.catch(() => undefined);
-      await Promise.all(this.links.map((l) => l.close()));
+      await Promise.all(Object.values(this.linkOpening).map((p) => p?.catch(() => undefined)));
+      await Promise.all([...this.pools.control, ...this.pools.data].map((l) => l.close()));
       for (const p of this.pending) p.reject(new TransportClosedError('confirm a publish'));
       for (const marker of this.markers.values()) marker.seen();
       debug('closed %s', this.url);
@@ -193,17 +278,19 @@ export class MqttTransport implements Transport {
     // Only a bridge may say a message was relayed (followers drop relayed copies of what they read directly).
     delete headers[HEADER.via];
     delete headers[HEADER.relayed];
-    await this.publish(name, encodeBody(data), { qos: options.fast ? 0 : 1, headers });
+    await this.publish(name, encodeBody(data), { qos: options.fast ? 0 : 1, headers, untilHeard: !options.fast });
   }
 
-  async subscribe(queue: string, handler: DeliveryHandler, options: SubscribeOptions = {}): Promise<Subscription> {
+  async subscribe(queue: string, handler: DeliveryHandler, options: SubscribeOptions = {}): Promise<MqttSubscription> {
     this.assertOpen(`subscribe to '${queue}'`);
     this.assertTopic(queue);
     const group = options.group !== undefined ? groupName(options.group) : undefined;
     const share = group !== undefined && (await this.sharedSubscriptions());
     this.assertOpen(`subscribe to '${queue}'`);
+    if (share) this.groups.add(group);
     const filterFor = (topic: string) => (share ? sharedFilter(group, topic) : topic);
-    const follower = new QueueFollower(this.followerHost(), queue, filterFor, (received) => {
+    const on: ListenOn = { pool: 'data', manualAck: true, prefetch: options.prefetch ?? DEFAULT_PREFETCH };
+    const follower = new QueueFollower(this.followerHost(on), queue, filterFor, (received) => {
       const delivery = toDelivery(queue, received, (m, reason, code) => this.sendDeadLetter(m, reason, code));
       try {
         handler(delivery);
@@ -212,7 +299,16 @@ export class MqttTransport implements Transport {
         if (!delivery.settled) void delivery.nack(reasonOf(err), codeOf(err)).catch(() => undefined);
       }
     });
-    return this.track(queue, follower);
+    const sub = await this.track(queue, follower);
+    return {
+      ...sub,
+      // With a session the broker keeps: stop taking messages but stay subscribed, so that what is unsettled and
+      // what arrives from now on waits in the session for this instance's return. Otherwise: unsubscribe.
+      pause: async () => {
+        if (this.sessionKept()) follower.pause();
+        else await sub.cancel();
+      },
+    };
   }
 
   async tap(kind: QueueKind, name: string, handler: MessageHandler): Promise<Subscription> {
@@ -221,7 +317,7 @@ export class MqttTransport implements Transport {
     const deliver = (received: Received) => handler(toInMessage(name, received));
     if (kind === 'inqueue') {
       // What reaches an inqueue includes what arrives through its bindings.
-      return this.track(name, new QueueFollower(this.followerHost(), name, (t) => t, deliver));
+      return this.track(name, new QueueFollower(this.followerHost({ pool: 'control' }), name, (t) => t, deliver));
     }
     return this.trackListen(name, name, 1, deliver);
   }
@@ -293,7 +389,7 @@ export class MqttTransport implements Transport {
     if (confirmMs > 0) {
       let resolveConfirmed!: (ok: boolean) => void;
       confirmed = new Promise((r) => (resolveConfirmed = r));
-      stopWaiting = await this.listen(followingTopic(binding.tgt, binding.src), 1, () => resolveConfirmed(true));
+      stopWaiting = (await this.listen(followingTopic(binding.tgt, binding.src), 1, () => resolveConfirmed(true))).unlisten;
       setTimeout(() => resolveConfirmed(false), confirmMs).unref();
     }
     try {
@@ -327,7 +423,6 @@ export class MqttTransport implements Transport {
   // ---- internals ------------------------------------------------------------------------------------------
 
   private emit(event: TransportEvent): void {
-    if (event.type === 'reconnect' && this.state === 'open') void this.resyncRecords();
     for (const listener of [...this.listeners]) {
       try {
         listener(event);
@@ -335,6 +430,14 @@ export class MqttTransport implements Transport {
         debug('event listener threw: %s', (err as Error).message);
       }
     }
+  }
+
+  private onLinkEvent(event: TransportEvent, link: Link): void {
+    if (event.type === 'reconnect') this.lastReconnect = Date.now();
+    // Synchronous on purpose: the records views must expect the broker's resend before any message of the new
+    // connection is handled (a record that came before beginResync() would be taken for gone).
+    if (event.type === 'reconnect' && this.state === 'open') this.resyncRecords(link);
+    this.emit(event);
   }
 
   private assertOpen(what: string): void {
@@ -352,18 +455,32 @@ export class MqttTransport implements Transport {
   }
 
   private get primary(): Link {
-    const link = this.links[0];
+    const link = this.pools.control[0];
     if (!link || this.state !== 'open') throw new TransportClosedError('publish');
     return link;
   }
 
-  /** Publish through the primary link; tracked so close() can wait for it. */
+  /** Whether deliveries use a session the broker keeps after the connection ends. */
+  private sessionKept(): boolean {
+    return this.instance !== undefined && this.sessionExpiry > 0 && this.pools.data[0]?.keepsSession === true;
+  }
+
+  /**
+   * Publish through the primary link; tracked so close() can wait for it. While the connection is down mqtt.js keeps
+   * the publish and sends it on the next connection (QoS 1: resolved by its PUBACK then); at most `maxBuffered`
+   * sends wait like that, further ones are refused.
+   */
   private publish(
     topic: string,
     payload: Buffer,
-    options: { qos: 0 | 1; retain?: boolean; headers?: Headers; expiry?: number },
+    options: { qos: 0 | 1; retain?: boolean; headers?: Headers; expiry?: number; untilHeard?: boolean },
   ): Promise<void> {
     const link = this.primary;
+    if (!link.connected && this.pending.size >= this.maxBuffered) {
+      return Promise.reject(
+        new TransportClosedError(`publish to '${topic}' (${this.pending.size} sends already wait for the broker to come back)`),
+      );
+    }
     const opts: IClientPublishOptions = { qos: options.qos, retain: options.retain === true };
     if (link.protocolVersion === 5) {
       const properties: NonNullable<IClientPublishOptions['properties']> = {};
@@ -374,7 +491,8 @@ export class MqttTransport implements Transport {
     let reject!: (err: Error) => void;
     const promise = new Promise<void>((res, rej) => {
       reject = rej;
-      link.publish(topic, payload, opts).then(res, rej);
+      const attempt = options.untilHeard ? this.publishUntilHeard(link, topic, payload, opts) : link.publish(topic, payload, opts);
+      attempt.then(() => res(), rej);
     });
     const entry = { promise, reject };
     this.pending.add(entry);
@@ -383,51 +501,116 @@ export class MqttTransport implements Transport {
     return promise;
   }
 
-  /** Subscribe `filter` on a link where it overlaps nothing else, opening one if needed. */
-  private async listen(filter: string, qos: 0 | 1, listener: Listener): Promise<Unlisten> {
+  /**
+   * Publish a message meant for a participant. A broker that restarted from its persistence file may have sessions
+   * whose subscriptions do not work until their clients subscribe again (Mosquitto 2.0 restores shared subscriptions
+   * that way): it then answers "no matching subscribers" and the message is gone. So, for a while after one of our
+   * connections came back (UNHEARD_GRACE_MS), such a publish is made again (with its id: nobody got it) until some
+   * subscription takes it or the while is over; at other times "no subscribers" is what it says (an unbound outport).
+   */
+  private async publishUntilHeard(link: Link, topic: string, payload: Buffer, opts: IClientPublishOptions): Promise<void> {
+    const backoff = new Backoff({ initialMs: 100, maxMs: 2000 });
     for (;;) {
-      this.assertOpen(`subscribe to '${filter}'`);
-      const link = this.links.find((l) => l.canTake(filter));
-      if (link) {
-        const unlisten = await link.listen(filter, qos, listener);
-        return async () => {
-          await unlisten();
-          this.dropIdleLink(link);
-        };
-      }
-      this.linkOpening ??= this.addLink().finally(() => {
-        this.linkOpening = undefined;
-      });
-      await this.linkOpening;
+      const { unheard } = await link.publish(topic, payload, opts);
+      if (!unheard || Date.now() - this.lastReconnect > UNHEARD_GRACE_MS || this.state !== 'open') return;
+      const wait = backoff.next();
+      debug('%s: no subscriber took the message, %d ms after a reconnection; again in %d ms', topic, Date.now() - this.lastReconnect, wait);
+      await delay(wait);
     }
   }
 
-  private async addLink(): Promise<void> {
-    const version = this.links[0]?.protocolVersion;
+  /** Subscribe `filter` on a link of the pool where it overlaps nothing else, opening one if needed. */
+  private async listen(filter: string, qos: 0 | 1, listener: Listener, on: ListenOn = { pool: 'control' }): Promise<{ unlisten: Unlisten; link: Link }> {
+    for (;;) {
+      this.assertOpen(`subscribe to '${filter}'`);
+      const pool = this.pools[on.pool];
+      const link = pool.find((l) => l.canTake(filter));
+      if (link) {
+        const unlisten = await link.listen(filter, qos, listener, { manualAck: on.manualAck === true });
+        return {
+          link,
+          unlisten: async () => {
+            await unlisten();
+            this.dropIdleLink(on.pool, link);
+          },
+        };
+      }
+      this.linkOpening[on.pool] ??= this.addLink(on).finally(() => {
+        this.linkOpening[on.pool] = undefined;
+      });
+      await this.linkOpening[on.pool];
+    }
+  }
+
+  private async addLink(on: ListenOn): Promise<void> {
+    const pool = this.pools[on.pool];
+    const version = this.pools.control[0]?.protocolVersion;
+    // The first data link of an instance keeps its session under a stable client id; every other link is clean.
+    const keep = on.pool === 'data' && pool.length === 0 && this.instance !== undefined;
+    const clientId = keep ? stableClientId(this.name, this.instance!) : undefined;
+    const claim = clientId !== undefined ? await this.watchClaims(clientId) : undefined;
     const link = await Link.open({
       url: this.brokerUrl,
-      name: this.name,
+      name: on.pool === 'data' ? `${this.name}-data` : this.name,
+      ...(clientId !== undefined ? { clientId, sessionExpirySeconds: this.sessionExpiry } : {}),
+      ...(on.pool === 'data' && on.prefetch !== undefined ? { receiveMaximum: Math.max(1, Math.min(65535, on.prefetch)) } : {}),
       ...(version !== undefined ? { protocolVersion: version } : {}),
-      onEvent: (e) => this.emit(e),
+      onEvent: (e, l) => this.onLinkEvent(e, l),
+      onOrphan: (topic, l) => this.dropLeftover(topic, l),
+      ...(this.orphanGraceMs !== undefined ? { orphanGraceMs: this.orphanGraceMs } : {}),
     });
     if (this.state !== 'open') {
       await link.close();
       return;
     }
-    debug('opened link %s for overlapping subscriptions', link.clientId);
-    this.links.push(link);
+    debug('opened %s link %s%s', on.pool, link.clientId, keep ? ` (session kept ${this.sessionExpiry} s, ${link.sessionPresent ? 'resumed' : 'new'})` : '');
+    pool.push(link);
+    if (claim) {
+      claim.link = link;
+      if (claim.lost) link.giveUp(claim.lost);
+      else this.publish(instanceTopic(link.clientId), encodeBody({ token: claim.token, since: claim.since, pid: process.pid }), { qos: 1 }).catch(() => undefined);
+    }
   }
 
-  private dropIdleLink(link: Link): void {
-    if (link === this.links[0] || !link.idle || this.state !== 'open') return;
-    this.links = this.links.filter((l) => l !== link);
+  /**
+   * Hear which processes take the session of `clientId` from now on. The newest one keeps it: a process that hears
+   * of a newer claim than its own gives its connection up (MSGFLO_ERR_INSTANCE_CONFLICT) instead of taking the
+   * session back, which the broker would let it do, again and again. (MQTT 5 brokers may also say so with a
+   * DISCONNECT "session taken over"; Mosquitto 2.0 just closes the connection.)
+   */
+  private async watchClaims(clientId: string): Promise<InstanceClaim> {
+    const claim: InstanceClaim = { token: randomBytes(8).toString('hex'), since: Date.now(), link: undefined, lost: undefined };
+    await this.listen(instanceTopic(clientId), 1, (m) => {
+      const other = decodeBody(m.payload).data as { token?: unknown; since?: unknown; pid?: unknown } | null;
+      if (typeof other?.token !== 'string' || typeof other.since !== 'number' || other.token === claim.token) return;
+      const newer = other.since > claim.since || (other.since === claim.since && other.token > claim.token);
+      if (!newer || claim.lost) return;
+      claim.lost = `another process${typeof other.pid === 'number' ? ` (pid ${other.pid})` : ''} took this instance's session`;
+      claim.link?.giveUp(claim.lost);
+    });
+    return claim;
+  }
+
+  private dropIdleLink(pool: Pool, link: Link): void {
+    const links = this.pools[pool];
+    if (link === links[0] || !link.idle || this.state !== 'open') return;
+    this.pools[pool] = links.filter((l) => l !== link);
     void link.close();
   }
 
-  private followerHost(): FollowerHost {
+  /**
+   * A kept session delivered messages on `topic` that no subscription of ours claimed: it still has a subscription
+   * we no longer make (e.g. to the source of a binding removed while the instance was away). Drop it.
+   */
+  private dropLeftover(topic: string, link: Link): void {
+    const filters = [topic, ...[...this.groups].map((g) => sharedFilter(g, topic))];
+    for (const f of filters) void link.unsubscribeStale(f);
+  }
+
+  private followerHost(on: ListenOn): FollowerHost {
     return {
       protocolVersion: this.primary.protocolVersion,
-      listen: (filter, qos, listener) => this.listen(filter, qos, listener),
+      listen: async (filter, qos, listener) => (await this.listen(filter, qos, listener, on)).unlisten,
       watchRecords: (filter, listener) => this.watchRecords(filter, listener),
       announceFollowing: (tgt, src) => {
         this.publish(followingTopic(tgt, src), encodeBody({ tgt, src }), { qos: 1 }).catch((err: Error) =>
@@ -457,7 +640,7 @@ export class MqttTransport implements Transport {
 
   private async trackListen(queue: string, filter: string, qos: 0 | 1, deliver: (r: Received) => void): Promise<Subscription> {
     let active = true;
-    const unlisten = await this.listen(filter, qos, (r) => {
+    const { unlisten } = await this.listen(filter, qos, (r) => {
       if (active) deliver(r);
     });
     const silence = () => {
@@ -500,18 +683,32 @@ export class MqttTransport implements Transport {
   }
 
   /**
-   * After a reconnect the broker sends the retained records again, but says nothing of those removed meanwhile
-   * (or lost, if the broker restarted): records not sent again before a marker are dropped.
+   * After `link` reconnected: have the broker send the retained records of every view on that link again (subscribe
+   * again: a kept session would not send them by itself) and drop the records not sent again before a marker —
+   * removed meanwhile, or lost with a broker that restarted without persistence.
+   *
+   * Must be called synchronously from the reconnect event (see onLinkEvent): records the broker sends right after
+   * CONNACK must find the view already expecting them.
    */
-  private async resyncRecords(): Promise<void> {
-    await delay(RESYNC_DELAY_MS); // mqtt.js subscribes again first
-    for (const [filter, { view }] of this.views) {
-      if (this.state !== 'open') return;
-      view.beginResync();
-      const complete = await this.sync(filter, true).catch(() => false);
-      if (this.state !== 'open') return;
-      view.endResync(complete);
-    }
+  private resyncRecords(link: Link): void {
+    const mine = [...this.views].filter(([, entry]) => entry.link === link);
+    for (const [, { view }] of mine) view.beginResync();
+    if (mine.length === 0) return;
+    void (async () => {
+      await delay(RESYNC_DELAY_MS); // mqtt.js subscribes again first when the broker lost the session
+      for (const [filter, { view }] of mine) {
+        if (this.state !== 'open') return;
+        let complete = false;
+        try {
+          await link.resubscribe(filter, 1);
+          complete = await this.sync(filter, true);
+        } catch (err) {
+          debug('resync of %s failed: %s', filter, (err as Error).message);
+        }
+        if (this.state !== 'open') return;
+        view.endResync(complete);
+      }
+    })();
   }
 
   /** A marker reached the listener of `filter` (another listener seeing it proves nothing about this one). */
@@ -529,20 +726,21 @@ export class MqttTransport implements Transport {
     let entry = this.views.get(filter);
     if (!entry) {
       const view = new RecordView(filter, (token) => this.markerSeen(token, filter));
-      const ready = (async () => {
-        const unlisten = await this.listen(filter, 1, (m) => view.handle(m));
+      const e: ViewEntry = { view, link: undefined, ready: Promise.resolve(undefined as never) };
+      e.ready = (async () => {
+        const listening = await this.listen(filter, 1, (m) => view.handle(m));
+        e.link = listening.link;
         await this.sync(filter, true);
-        return unlisten;
+        return listening;
       })();
-      const e = { view, ready };
       entry = e;
       this.views.set(filter, e);
-      ready.catch(() => {
+      e.ready.catch(() => {
         if (this.views.get(filter) === e) this.views.delete(filter);
       });
     }
     const { view, ready } = entry;
-    const unlisten = await ready;
+    const { unlisten } = await ready;
     const records = view.join(listener);
     let stopped = false;
     return {
@@ -568,7 +766,7 @@ export class MqttTransport implements Transport {
       const got = new Promise<boolean>((resolve) => {
         arrived = () => resolve(true);
       });
-      const unlisten = await this.listen(sharedFilter('msgflo-probe', topic), 1, () => arrived());
+      const { unlisten } = await this.listen(sharedFilter('msgflo-probe', topic), 1, () => arrived());
       try {
         await this.publish(topic, encodeBody({ probe: 'shared-subscriptions' }), { qos: 1 });
         return await within(SHARE_PROBE_MS, got, false);
@@ -589,7 +787,7 @@ export class MqttTransport implements Transport {
     if (this.state !== 'open') throw new TransportClosedError(`dead-letter a message from '${message.queue}'`);
     const withHeaders = this.primary.protocolVersion === 5;
     const dead = deadLetter(message, reason, code, withHeaders);
-    await this.publish(deadLetterTopic(message.queue), dead.payload, { qos: 1, headers: dead.headers });
+    await this.publish(deadLetterTopic(message.queue), dead.payload, { qos: 1, headers: dead.headers, untilHeard: true });
     debug('%s: message dead-lettered: %s', message.queue, reason);
   }
 
@@ -601,7 +799,7 @@ export class MqttTransport implements Transport {
       this.bridges.set(key, bridge);
       const unlisten = this.listen(record.src, 1, (m) => {
         if (this.bridges.get(key) === bridge) this.relay(record, m);
-      });
+      }).then((l) => l.unlisten);
       bridge.unlistens.push(unlisten);
       try {
         await unlisten;
@@ -626,7 +824,7 @@ export class MqttTransport implements Transport {
   private relay(record: BindingRecord, m: Received): void {
     if (this.state !== 'open') return;
     const headers: Headers = { ...userProperties(m.packet), [HEADER.via]: record.src, [HEADER.relayed]: 'bridge' };
-    this.publish(record.tgt, m.payload, { qos: m.packet.qos === 0 ? 0 : 1, headers }).catch((err: unknown) => {
+    this.publish(record.tgt, m.payload, { qos: m.packet.qos === 0 ? 0 : 1, headers, untilHeard: m.packet.qos !== 0 }).catch((err: unknown) => {
       debug('bridge %s -> %s: %s', record.src, record.tgt, (err as Error).message);
       if (this.state === 'open') this.emit({ type: 'error', error: err as Error });
     });

@@ -56,8 +56,10 @@ export function toInMessage(queue: string, received: Received): InMessage {
 export type NackSender = (message: InMessage, reason: string, code: string | undefined) => Promise<void>;
 
 /**
- * A delivery that is settled at most once: ack is a no-op on the wire (mqtt.js has acknowledged the PUBLISH
- * already), nack publishes the message to `dead-<queue>`. Settling again is a no-op.
+ * A delivery that is settled at most once: ack acknowledges the message to the broker (`received.settle()`: its
+ * PUBACK, held until now), nack publishes it to `dead-<queue>` and acknowledges it once the broker has confirmed the
+ * dead letter (if that publish fails, the message stays unacknowledged and the broker sends it again). Settling again
+ * is a no-op.
  */
 export function toDelivery(queue: string, received: Received, sendNack: NackSender): Delivery {
   const message = toInMessage(queue, received);
@@ -68,12 +70,15 @@ export function toDelivery(queue: string, received: Received, sendNack: NackSend
       return settled;
     },
     async ack() {
+      if (settled) return;
       settled = true;
+      received.settle();
     },
     async nack(reason: string, code?: string) {
       if (settled) return;
       settled = true;
       await sendNack(message, reason, code);
+      received.settle();
     },
   };
 }

@@ -34,6 +34,16 @@ export function followingTopic(tgt: string, src: string): string {
   return `${FOLLOWING_ROOT}/${encodeURIComponent(tgt)}/${encodeURIComponent(src)}`;
 }
 
+export const INSTANCES_ROOT = 'msgflo/instances';
+
+/**
+ * Where a process that takes a kept session (client id `clientId`) says so (non-retained): another process still
+ * using that client id learns that it lost the session and stops taking it back.
+ */
+export function instanceTopic(clientId: string): string {
+  return `${INSTANCES_ROOT}/${encodeURIComponent(clientId)}`;
+}
+
 /** The records whose target is `tgt` (what a subscriber of `tgt` follows). */
 export function bindingRecordsFilter(tgt: string): string {
   return `${BINDINGS_ROOT}/${encodeURIComponent(tgt)}/+`;
