@@ -279,9 +279,11 @@ describe('MQTT at-least-once @broker', function () {
 
     await broker.start();
     await Promise.all(sends);
-    assert.deepEqual(settled, ['ok 1', 'ok 2', 'ok 3']);
+    // Sent again after the restart, some may be refused by subscriptions not yet repaired and sent once more: the
+    // order is not kept across such a fault.
+    assert.deepEqual(settled.sort(), ['ok 1', 'ok 2', 'ok 3']);
     await waitFor(() => got.length === 3, 'the buffered sends delivered to the kept session', 10_000);
-    assert.deepEqual(got, [1, 2, 3]);
+    assert.deepEqual(got.sort(), [1, 2, 3]);
   });
 
   it('a second process with the same role and instance takes the session: the first reports MSGFLO_ERR_INSTANCE_CONFLICT and stays away', async () => {

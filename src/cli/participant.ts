@@ -1,18 +1,23 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ParticipantDefinitionError, maskUrl } from '../errors.js';
+import { InstanceConflictError, ParticipantDefinitionError, UsageError, maskUrl } from '../errors.js';
 import { checkDefinition, type ParticipantDefinition } from '../participant/definition.js';
 import { Participant } from '../participant/participant.js';
 import { connectWithRetry, parseCli, reportError, requireBroker } from './common.js';
 import { type CliIO, EXIT } from './io.js';
 
-const USAGE = `Usage: msgflo-participant FILE [--name ROLE] [--broker URL] [--heartbeat S] [--prefetch N] [--spy] [--trace]
+const USAGE = `Usage: msgflo-participant FILE [--name ROLE] [--instance ID] [--broker URL] [--heartbeat S] [--prefetch N] [--spy] [--trace]
 
 Run a participant defined in FILE (.js, .mjs or .ts) whose default export is
 defineParticipant({component, inports, outports, process}).
 
 Options:
   --name ROLE      role of this participant (default: FILE's basename)
+  --instance ID    which instance of its role this process is, the same across its restarts
+                   (default: MSGFLO_INSTANCE, which msgflo sets for what it launches). On MQTT the
+                   broker then keeps this instance's session (MSGFLO_MQTT_SESSION_EXPIRY seconds,
+                   default 3600): what arrives while it is away waits for it. Every running
+                   instance of a role needs its own ID.
   --broker URL     broker (default: MSGFLO_BROKER)
   --heartbeat S    seconds between discovery heartbeats (default 5, or MSGFLO_DISCOVERY_PERIOD/2.2)
   --prefetch N     inputs in flight per inport (default 50)
@@ -50,10 +55,11 @@ export async function loadParticipantModule(file: string, cwd: string): Promise<
 }
 
 export async function main(argv: string[], io: CliIO): Promise<number> {
-  const parsed = parseCli<{ name?: string; broker?: string; heartbeat?: string; prefetch?: string; spy?: boolean; trace?: boolean }>(
+  const parsed = parseCli<{ name?: string; instance?: string; broker?: string; heartbeat?: string; prefetch?: string; spy?: boolean; trace?: boolean }>(
     argv,
     {
       name: { type: 'string' },
+      instance: { type: 'string' },
       broker: { type: 'string' },
       heartbeat: { type: 'string' },
       prefetch: { type: 'string' },
@@ -73,10 +79,12 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
   const role = parsed.values.name || path.basename(file).replace(/\.[^.]+$/, '');
   let participant: Participant | undefined;
   try {
+    const instance = instanceId(parsed.values.instance ?? io.env.MSGFLO_INSTANCE);
     const broker = requireBroker(parsed.values.broker, io.env, 'msgflo-participant');
     const definition = await loadParticipantModule(file, io.cwd);
     const transport = await connectWithRetry(broker, {
       name: role,
+      ...(instance !== undefined ? { instance } : {}),
       env: io.env,
       signal: io.signal,
       onRetry: (err, inMs) => io.stderr.write(`${role}: ${err.message.split('\n')[0]}; retrying in ${inMs} ms\n`),
@@ -90,17 +98,42 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
       ...(prefetch > 0 ? { prefetch } : {}),
       ...(parsed.values.spy || parsed.values.trace ? { snoop: { ...(parsed.values.spy ? { spy: true } : {}), ...(parsed.values.trace ? { trace: true } : {}) } } : {}),
     });
-    participant.on('error', (err) => io.stderr.write(`${role}: ${err.message}\n`));
+    // Another process took this instance's MQTT session: stop (and say why) rather than run without inputs.
+    let conflict: InstanceConflictError | undefined;
+    let onConflict: () => void = () => {};
+    participant.on('error', (err) => {
+      if (err instanceof InstanceConflictError) {
+        conflict ??= err;
+        onConflict();
+        return;
+      }
+      io.stderr.write(`${role}: ${err.message}\n`);
+    });
     participant.on('failed', (port, err) => io.stderr.write(`${role}: input on '${port}' dead-lettered: ${err.code}: ${err.message.split('\n')[0]}\n`));
     await participant.start();
     // msgflo's setup treated this line as "started"; keep it.
     io.stdout.write(`${role} connected to ${maskUrl(broker)}\n`);
-    if (!io.signal.aborted) await new Promise((resolve) => io.signal.addEventListener('abort', resolve, { once: true }));
+    if (!io.signal.aborted && !conflict) {
+      await new Promise<void>((resolve) => {
+        onConflict = resolve;
+        io.signal.addEventListener('abort', () => resolve(), { once: true });
+      });
+    }
     await participant.stop();
+    if (conflict) return reportError(conflict, io, 'msgflo-participant');
     return EXIT.OK;
   } catch (err) {
     await participant?.stop().catch(() => {});
     if (io.signal.aborted && !(err instanceof ParticipantDefinitionError)) return EXIT.OK;
     return reportError(err, io, 'msgflo-participant');
   }
+}
+
+/** A usable instance id (letters, digits, `_`, `.`, `-`; 64 at most), or undefined when none is given. */
+function instanceId(value: string | undefined): string | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(value)) {
+    throw new UsageError(`--instance / MSGFLO_INSTANCE must be 1-64 letters, digits, '_', '.' or '-', got '${value}'`, 'msgflo-participant');
+  }
+  return value;
 }

@@ -13,6 +13,11 @@ export interface LaunchSpec {
   role: string;
   /** argv: command and arguments (no shell). */
   command: string[];
+  /**
+   * Instance id of this process within its role, handed over as MSGFLO_INSTANCE (default `0`: one process per role).
+   * A restart keeps it, so on MQTT the restarted participant takes back the session the broker kept for it.
+   */
+  instance?: string;
 }
 
 export type LauncherEvent =
@@ -144,7 +149,12 @@ export class Launcher extends EventEmitter<{ event: [LauncherEvent] }> {
 
   private spawn(child: Child): void {
     const { role, command } = child.spec;
-    const env: Record<string, string | undefined> = { ...process.env, ...this.options.env, MSGFLO_BROKER: this.options.broker };
+    const env: Record<string, string | undefined> = {
+      ...process.env,
+      ...this.options.env,
+      MSGFLO_BROKER: this.options.broker,
+      MSGFLO_INSTANCE: child.spec.instance ?? '0',
+    };
     env.PATH = [OWN_BIN, path.join(this.options.cwd, 'node_modules', '.bin'), env.PATH].filter(Boolean).join(path.delimiter);
     const forward = this.options.forward ?? { stdout: true, stderr: true };
     const [file, ...args] = ownCommand(command);

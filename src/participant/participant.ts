@@ -5,6 +5,7 @@ import {
   BadJsonError,
   DecryptError,
   HandlerError,
+  InstanceConflictError,
   MsgfloError,
   SchemaError,
   UnknownPortError,
@@ -197,7 +198,13 @@ export class Participant<In extends string = string, Out extends string = string
     for (const p of this.outports.values()) if (p.queue) await this.transport.createQueue('outqueue', p.queue, { persistent: !p.fast });
     // On a keyed network, inputs that do not decrypt are dead-lettered by the transport: report them as failed.
     this.unlisten = this.transport.on((event) => {
-      if (event.type !== 'error' || !(event.error instanceof DecryptError)) return;
+      if (event.type !== 'error') return;
+      // MQTT: another process took this instance's session; the transport does not fight back. Say so.
+      if (event.error instanceof InstanceConflictError) {
+        if (this.listenerCount('error') > 0) this.emit('error', event.error);
+        return;
+      }
+      if (!(event.error instanceof DecryptError)) return;
       const queue = (event.error as DecryptError & { queue?: string }).queue;
       const port = [...this.inports.values()].find((p) => p.queue !== undefined && p.queue === queue);
       if (port) this.emit('failed', port.id, event.error);
@@ -363,7 +370,9 @@ export class Participant<In extends string = string, Out extends string = string
     // Steps that need the broker are bounded: a participant whose broker is gone (e.g. the embedded broker of a
     // coordinator that was killed) must still stop, not wait for a reconnection forever.
     let deadline = Date.now() + STOP_BROKER_MS;
-    await brokerStep(Promise.all(this.subscriptions.splice(0).map((sub) => sub.cancel())), deadline);
+    // No new inputs. Where the broker keeps this instance's session (MQTT with an instance id), stay subscribed:
+    // what arrives from now on, and what is not settled at exit, waits there for the instance to come back.
+    await brokerStep(Promise.all(this.subscriptions.splice(0).map((sub) => (sub.pause ? sub.pause() : sub.cancel()))), deadline);
     if (this.inFlight > 0) {
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, this.options.drainTimeoutMs ?? 10_000);

@@ -512,9 +512,10 @@ export class MqttTransport implements Transport {
     const backoff = new Backoff({ initialMs: 100, maxMs: 2000 });
     for (;;) {
       const { unheard } = await link.publish(topic, payload, opts);
-      if (!unheard || Date.now() - this.lastReconnect > UNHEARD_GRACE_MS || this.state !== 'open') return;
+      const since = Date.now() - Math.max(this.lastReconnect, link.reconnectedAt);
+      if (!unheard || since > UNHEARD_GRACE_MS || this.state !== 'open') return;
       const wait = backoff.next();
-      debug('%s: no subscriber took the message, %d ms after a reconnection; again in %d ms', topic, Date.now() - this.lastReconnect, wait);
+      debug('%s: no subscriber took the message, %d ms after a reconnection; again in %d ms', topic, since, wait);
       await delay(wait);
     }
   }

@@ -151,6 +151,8 @@ export class Link {
   private readonly holds = new Map<number, Hold>();
   private orphans: Orphan[] = [];
   private sweeper: NodeJS.Timeout | undefined;
+  /** When the broker last accepted a new connection of this link after the first one (ms since the epoch; 0: never). */
+  reconnectedAt = 0;
   /** Our QoS 1 publishes whose PUBACK said "no matching subscribers", by packet id (read by publish()). */
   private readonly unheard = new Set<number>();
   private readonly sendPacket: SendPacket;
@@ -171,6 +173,8 @@ export class Link {
       if (packet.cmd === 'puback' && packet.reasonCode === NO_MATCHING_SUBSCRIBERS && packet.messageId !== undefined) {
         this.unheard.add(packet.messageId);
       }
+      // mqtt.js says 'connect' only once it has resent what it kept and had it acknowledged: the CONNACK is earlier.
+      if (packet.cmd === 'connack' && this.isOpen) this.reconnectedAt = Date.now();
     });
     client.on('close', () => {
       this.generation++;
@@ -372,7 +376,9 @@ export class Link {
       this.client.publish(topic, payload, options, (err, packet) => {
         if (err) return reject(err);
         const id = packet?.messageId;
-        resolve({ unheard: id !== undefined && options.qos === 1 && this.unheard.delete(id) });
+        const unheard = id !== undefined && options.qos === 1 && this.unheard.delete(id);
+        if (flow.enabled) flow('%s: published %s #%s%s', this.clientId, topic, id, unheard ? ' (no matching subscribers)' : '');
+        resolve({ unheard });
       });
     });
   }
