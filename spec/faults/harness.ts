@@ -12,6 +12,8 @@
  *   MSGFLO_FAULTS_SETTLE_MS      after the last send, give up when nothing new arrived for this long (default 20000)
  *   MSGFLO_FAULTS_BROKER_RESTART=1  also run the RabbitMQ restart scenario (stop_app/start_app: disrupts every
  *                                user of that RabbitMQ, so it is opt-in)
+ *   MSGFLO_FAULTS_STOCK_MOSQUITTO=1  also run kill -9 on a Mosquitto with its stock limits (1000 queued messages per
+ *                                client): shows what those settings lose; recorded, not asserted
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import {
@@ -26,6 +28,7 @@ import {
   readdirSync,
   readFileSync,
   readSync,
+  rmSync,
   writeFileSync,
 } from 'node:fs';
 import net from 'node:net';
@@ -53,6 +56,8 @@ export const CONFIG = {
   instances: Math.floor(envNumber('MSGFLO_FAULTS_INSTANCES', 2)),
   settleMs: envNumber('MSGFLO_FAULTS_SETTLE_MS', 20_000),
   brokerRestart: process.env.MSGFLO_FAULTS_BROKER_RESTART === '1',
+  /** Also run kill -9 on a Mosquitto with stock settings (it may drop messages: figures only, nothing asserted). */
+  stockMosquitto: process.env.MSGFLO_FAULTS_STOCK_MOSQUITTO === '1',
 };
 
 export const RESULTS_DIR = path.join(REPO_ROOT, 'spec', 'faults', 'results');
@@ -103,7 +108,10 @@ export class Instance {
   }
 
   start(): void {
-    const handle = startCli('msgflo-participant', [this.file, '--name', this.role, '--heartbeat', '1'], { env: this.env });
+    // A stable instance id, as the launcher gives: on MQTT the restarted process takes back the session the broker
+    // kept for it (its unacknowledged messages and its share of the group's), as a restarted participant would.
+    const args = [this.file, '--name', this.role, '--instance', String(this.index), '--heartbeat', '1'];
+    const handle = startCli('msgflo-participant', args, { env: this.env });
     this.handle = handle;
     this.timeline.note(`${this.name}: started (pid ${handle.pid})`);
     void handle.exited.then((r) => {
@@ -407,9 +415,17 @@ export async function commandExists(cmd: string): Promise<boolean> {
 }
 
 /**
- * A Mosquitto of the test's own, on a free port, with persistence in a temp dir (so retained binding records
- * survive its restarts, as on a production broker). `restart()` stops it (SIGTERM: it saves its state) and starts
- * it again on the same port: every client's connection is cut.
+ * The Mosquitto settings msgflo-ts's at-least-once guarantee needs (README, Guarantees): no bound on the messages
+ * queued for a client (stock Mosquitto keeps 1000 and drops the rest when a consumer falls behind or an instance is
+ * away), sessions and retained binding records saved to disk, and no Nagle delay on QoS 1 round trips.
+ */
+export const RELIABLE_MOSQUITTO_SETTINGS = ['max_queued_messages 0', 'persistence true', 'set_tcp_nodelay true'] as const;
+
+/**
+ * A Mosquitto of the test's own, on a free port, configured as RELIABLE_MOSQUITTO_SETTINGS say, with persistence in
+ * a temp dir (so sessions and retained binding records survive its restarts, as on a production broker).
+ * `restart()` stops it (SIGTERM: it saves its state) and starts it again on the same port: every client's
+ * connection is cut.
  */
 export class PrivateMosquitto {
   port = 0;
@@ -417,18 +433,22 @@ export class PrivateMosquitto {
   private dir = '';
   private log = '';
 
+  constructor(private readonly options: { stock?: boolean } = {}) {}
+
   get url(): string {
     return `mqtt://127.0.0.1:${this.port}`;
   }
 
   async start(): Promise<void> {
     if (!this.dir) {
-      this.dir = mkdtempSync(path.join(tmpdir(), 'msgflo-faults-mosquitto-'));
+      const dir = mkdtempSync(path.join(tmpdir(), 'msgflo-faults-mosquitto-'));
+      this.dir = dir;
+      process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
       this.port = await freePort();
       const conf = [
         `listener ${this.port} 127.0.0.1`,
         'allow_anonymous true',
-        'persistence true',
+        ...(this.options.stock ? ['persistence true'] : RELIABLE_MOSQUITTO_SETTINGS),
         `persistence_location ${this.dir}/`,
         'autosave_interval 1',
         ...(process.getuid?.() === 0 ? ['user root'] : []),
