@@ -6,7 +6,7 @@
  * latest.md. Exit code 1 when a workload could not be completed (a missed target is reported, not a failure).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -48,6 +48,7 @@ Options:
   --experiment coalesce  also measure msgflo-ts participants with write coalescing preloaded
                          (bench/workers/coalesce-preload.js): what coalescing in the transports would give
   --profile              run msgflo-ts participants (and bare stages) with --cpu-prof into bench/results/profiles/
+  --from FILE            measure nothing: print the tables of an earlier run's JSON again (and write latest.md)
   --verbose              show the output of every process
   -h, --help             this help
 
@@ -83,6 +84,7 @@ async function main(): Promise<number> {
       duration: { type: 'string' },
       variants: { type: 'string' },
       experiment: { type: 'string' },
+      from: { type: 'string' },
       profile: { type: 'boolean' },
       verbose: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -92,6 +94,7 @@ async function main(): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
+  if (values.from) return reprint(values.from);
   const quick = values.quick === true;
   const workloads = list<Workload>(values.workloads, ALL_WORKLOADS, 'workload');
   const brokerIds = list<BrokerId>(values.brokers, ALL_BROKERS, 'broker');
@@ -249,13 +252,6 @@ async function main(): Promise<number> {
     }
 
     // ── report ──────────────────────────────────────────────────────────────────────────────────────────────
-    const tables = [
-      ...(rows.some((r) => r.workload !== 'rr') ? [throughputTable(rows)] : []),
-      ...(rows.some((r) => r.workload === 'rr') ? [roundTripTable(rows)] : []),
-      ...(footprints.length ? [footprintTable(footprints)] : []),
-      ...(scales.length ? [scaleTable(scales)] : []),
-    ];
-    const elapsed = (Date.now() - started) / 1000;
     const meta = {
       date: new Date().toISOString(),
       quick,
@@ -271,15 +267,13 @@ async function main(): Promise<number> {
       targets: TARGET,
       brokers: brokers.map((b) => ({ id: b.id, url: maskUrl(b.url), modes: b.modes })),
       notes,
-      elapsedSeconds: elapsed,
+      elapsedSeconds: (Date.now() - started) / 1000,
     };
-    const header = `msgflo-ts bench${quick ? ' (quick)' : ''} · ${meta.date} · ${meta.commit} · node ${meta.node} · ${meta.cpus} CPUs · ${reps} rep(s) · ${elapsed.toFixed(0)} s`;
-    process.stdout.write(`\n${header}\n\n${tables.map(renderText).join('\n\n')}\n${notes.length ? `\n${notes.join('\n')}\n` : ''}`);
-    const json = { meta, rows, footprints, scales };
+    const json: BenchResults = { meta, rows, footprints, scales };
     const file = path.join(resultsDir, `bench-${quick ? 'quick-' : ''}${stamp}.json`);
     writeFileSync(file, `${JSON.stringify(json, null, 2)}\n`);
     writeFileSync(path.join(resultsDir, quick ? 'latest-quick.json' : 'latest.json'), `${JSON.stringify(json, null, 2)}\n`);
-    writeFileSync(path.join(resultsDir, quick ? 'latest-quick.md' : 'latest.md'), `${header}\n\n${tables.map(renderMarkdown).join('\n\n')}\n`);
+    render(json, path.join(resultsDir, quick ? 'latest-quick.md' : 'latest.md'));
     log(`\nresults: ${path.relative(REPO, file)}${values.profile ? `, profiles: ${path.relative(REPO, profileDir)}` : ''}`);
 
     const failed = [
@@ -300,6 +294,39 @@ async function main(): Promise<number> {
     for (const p of liveProcs() as Proc[]) await p.stop(2000);
     for (const c of cleanups.reverse()) await c().catch(() => undefined);
   }
+}
+
+interface BenchResults {
+  meta: { date: string; quick: boolean; commit: string; node: string; cpus: number; reps: number; elapsedSeconds: number; notes: string[]; bareVariants: Variant[]; experiments: Variant[] };
+  rows: RowResult[];
+  footprints: FootprintResult[];
+  scales: ScaleResult[];
+}
+
+/** Print the tables of a run on stdout and write them as Markdown to `mdFile`. */
+function render(json: BenchResults, mdFile: string): void {
+  const { meta, rows, footprints, scales } = json;
+  const tables = [
+    ...(rows.some((r) => r.workload !== 'rr') ? [throughputTable(rows)] : []),
+    ...(rows.some((r) => r.workload === 'rr') ? [roundTripTable(rows)] : []),
+    ...(footprints.length ? [footprintTable(footprints)] : []),
+    ...(scales.length ? [scaleTable(scales)] : []),
+  ];
+  const header = `msgflo-ts bench${meta.quick ? ' (quick)' : ''} · ${meta.date} · ${meta.commit} · node ${meta.node} · ${meta.cpus} CPUs · ${meta.reps} rep(s) · ${meta.elapsedSeconds.toFixed(0)} s`;
+  process.stdout.write(`\n${header}\n\n${tables.map(renderText).join('\n\n')}\n${meta.notes.length ? `\n${meta.notes.join('\n')}\n` : ''}`);
+  writeFileSync(mdFile, `${header}\n\n${tables.map(renderMarkdown).join('\n\n')}\n`);
+}
+
+/** --from: the tables of an earlier run, summarised again (with the current summary rules). */
+function reprint(file: string): number {
+  const json = JSON.parse(readFileSync(file, 'utf8')) as BenchResults;
+  for (const row of json.rows) {
+    const summary = summariseRow(row, json.meta.bareVariants, json.meta.experiments ?? []);
+    if (summary) row.summary = summary;
+    else delete row.summary;
+  }
+  render(json, path.join(REPO, 'bench', 'results', json.meta.quick ? 'latest-quick.md' : 'latest.md'));
+  return 0;
 }
 
 function gitCommit(): string {
