@@ -119,6 +119,13 @@ interface Hold {
   remaining: number;
   /** mqtt.js wanted to send this PUBACK (kept here until `remaining` is 0). */
   puback: { cmd: 'puback'; messageId: number } | undefined;
+  /** Counted among the messages handed to manual listeners and not settled yet (see `busy`). */
+  counted: boolean;
+}
+
+interface Waiting {
+  readonly message: Omit<Received, 'settle'>;
+  readonly hold: Hold;
 }
 
 interface Orphan {
@@ -151,6 +158,15 @@ export class Link {
   private readonly holds = new Map<number, Hold>();
   private orphans: Orphan[] = [];
   private sweeper: NodeJS.Timeout | undefined;
+  /**
+   * Messages handed to manual listeners and not settled yet, and those waiting for one of them to be settled: at most
+   * `receiveMaximum` are handed over at a time, whatever the broker sends (Mosquitto 2.0 honours the client's Receive
+   * Maximum only for its first window). Waiting ones are not acknowledged: after a lost connection the broker sends
+   * them again and they are dropped here.
+   */
+  private busy = 0;
+  private waiting: Waiting[] = [];
+  private pumping = false;
   /** When the broker last accepted a new connection of this link after the first one (ms since the epoch; 0: never). */
   reconnectedAt = 0;
   /** Our QoS 1 publishes whose PUBACK said "no matching subscribers", by packet id (read by publish()). */
@@ -180,6 +196,8 @@ export class Link {
       this.generation++;
       this.holds.clear();
       this.unheard.clear();
+      this.busy = 0;
+      this.waiting = [];
       this.orphans = [];
       if (this.closing || !this.isOpen) return;
       // The next attempt waits longer (mqtt.js reads the period when it schedules the attempt after this one).
@@ -451,7 +469,7 @@ export class Link {
   /** A hold for a QoS 1 message (undefined for QoS 0, which has no PUBACK). */
   private newHold(packet: IPublishPacket): Hold | undefined {
     if (packet.qos === 0 || packet.messageId === undefined) return undefined;
-    const hold: Hold = { messageId: packet.messageId, generation: this.generation, remaining: 0, puback: undefined };
+    const hold: Hold = { messageId: packet.messageId, generation: this.generation, remaining: 0, puback: undefined, counted: false };
     this.holds.set(packet.messageId, hold);
     return hold;
   }
@@ -461,6 +479,11 @@ export class Link {
     if (hold.remaining <= 0) return;
     if (--hold.remaining > 0) return;
     if (this.holds.get(hold.messageId) === hold) this.holds.delete(hold.messageId);
+    if (hold.counted && hold.generation === this.generation) {
+      hold.counted = false;
+      this.busy--;
+      if (this.waiting.length > 0) setImmediate(() => this.pump());
+    }
     if (hold.puback && hold.generation === this.generation && this.client.connected && !this.closing) {
       if (flow.enabled) flow('%s: puback #%d', this.clientId, hold.messageId);
       this.sendPacket(hold.puback, () => undefined);
@@ -504,6 +527,13 @@ export class Link {
   }
 
   private deliver(route: Route, message: Omit<Received, 'settle'>, hold: Hold | undefined): void {
+    const max = this.options.receiveMaximum;
+    if (hold && max !== undefined && route.listeners.some((l) => l.manual) && (this.busy >= max || (this.waiting.length > 0 && !this.pumping))) {
+      // Unacknowledged, it waits for a handler to be free (see `busy`).
+      hold.remaining = 1;
+      this.waiting.push({ message, hold });
+      return;
+    }
     const targets = route.shared ? [route.listeners[route.next++ % Math.max(1, route.listeners.length)]].filter((l) => l !== undefined) : [...route.listeners];
     if (hold) {
       hold.remaining = 0;
@@ -512,6 +542,9 @@ export class Link {
         // Nobody settles it: acknowledged now (or when mqtt.js asks, right after this).
         hold.remaining = 1;
         this.release(hold);
+      } else {
+        hold.counted = true;
+        this.busy++;
       }
     }
     for (const target of targets) {
@@ -525,6 +558,24 @@ export class Link {
             }
           : noop;
       this.call(target.fn, { ...message, settle });
+    }
+  }
+
+  /** Hand waiting messages to their listeners while fewer than `receiveMaximum` are unsettled. */
+  private pump(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      const max = this.options.receiveMaximum ?? Infinity;
+      while (this.waiting.length > 0 && this.busy < max) {
+        const { message, hold } = this.waiting.shift()!;
+        if (hold.generation !== this.generation) continue;
+        const route = this.routeOf(message.topic);
+        if (route) this.deliver(route, message, hold);
+        else this.release(hold); // its subscription is gone meanwhile: acknowledged and dropped, as on arrival
+      }
+    } finally {
+      this.pumping = false;
     }
   }
 
