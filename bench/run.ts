@@ -340,7 +340,10 @@ function gitCommit(): string {
 main().then(
   (code) => process.exit(code),
   (err: unknown) => {
-    process.stderr.write(`bench: ${(err as Error)?.stack ?? String(err)}\n`);
+    // Usage and broker problems are said in one line; anything else with its stack.
+    const e = err as Error;
+    const plain = e instanceof Error && /^(not running|unknown |--)/.test(e.message);
+    process.stderr.write(`bench: ${plain ? e.message : (e?.stack ?? String(err))}\n`);
     for (const p of liveProcs()) p.child.kill('SIGTERM');
     process.exit(1);
   },
