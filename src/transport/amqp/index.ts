@@ -6,6 +6,8 @@
  * throwaway channel for existence checks. RabbitMQ closes a channel on any failed operation (404, 406), so
  * each of these is re-opened on demand and never shared with an operation that might kill it.
  */
+import type { Duplex } from 'node:stream';
+import { coalesceWrites } from './coalesce.js';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { connect as amqpConnect, type Channel, type ChannelModel, type ConsumeMessage } from 'amqplib';
 import { codeOf, maskUrl, QueueNotFoundError, reasonOf, TransportClosedError } from '../../errors.js';
@@ -219,6 +221,8 @@ export class AmqpTransport implements Transport {
       await quietly(() => model.close());
       throw new TransportClosedError('connect');
     }
+    const stream = (model as unknown as { connection?: { stream?: Duplex } }).connection?.stream;
+    if (stream) coalesceWrites(stream);
     model.on('error', (err: Error) => {
       log('connection error: %s', err.message);
       if (this.connection === model && this.state === 'open') this.emit({ type: 'error', error: err });
