@@ -213,6 +213,31 @@ describe('MQTT at-least-once @broker', function () {
     assert.deepEqual((await later.waitCount(2, 10_000)).map((d) => d.data).sort(), ['after pause 1', 'after pause 2']);
   });
 
+  it('an instance run with MSGFLO_MQTT_SESSION_EXPIRY=0 takes its backlog, and its session ends when it stops (retiring it)', async () => {
+    const [name, q] = [uniqueName('retire'), uniqueName('retire.IN')];
+    const first = await transport(name, { instance: '4' });
+    await first.subscribe(q, (d) => void d.ack(), { group: name });
+    await first.close(); // away: its session keeps its subscription
+    const producer = await transport('producer');
+    for (const text of ['backlog 1', 'backlog 2']) await producer.send('inqueue', q, text);
+
+    const last = new MqttTransport(broker.url, { name, instance: '4', env: { MSGFLO_MQTT_SESSION_EXPIRY: '0' } });
+    open.push(last);
+    await last.connect();
+    const got: unknown[] = [];
+    const sub = await last.subscribe(q, (d) => void d.ack().then(() => got.push(d.data)), { group: name });
+    await waitFor(() => got.length === 2, 'the backlog');
+    await sub.pause(); // expiry 0: leaves the group
+    await last.close();
+    await producer.send('inqueue', q, 'after retirement');
+
+    const again = await transport(name, { instance: '4' });
+    const later: unknown[] = [];
+    await again.subscribe(q, (d) => void d.ack().then(() => later.push(d.data)), { group: name });
+    await sleep(500);
+    assert.deepEqual(later, [], 'the retired session kept nothing');
+  });
+
   it('pause() without an instance unsubscribes (a clean session keeps nothing)', async () => {
     const q = uniqueName('nopause.IN');
     const t = await transport('nopause');
