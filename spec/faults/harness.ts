@@ -793,6 +793,7 @@ export async function runScenario(scenario: Scenario, url: string, extraLogs?: (
     if (existsSync(pipeline.sinkDir)) cpSync(pipeline.sinkDir, path.join(logDir, 'sink'), { recursive: true });
     if (extraLogs) writeFileSync(path.join(logDir, 'broker.log'), extraLogs());
     writeFileSync(path.join(logDir, 'timeline.txt'), timeline.toString());
+    rmSync(pipeline.workDir, { recursive: true, force: true });
   }
   const sent = pipeline.driver.sent;
   const missing = reader.missing(sent);
