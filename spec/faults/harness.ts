@@ -37,7 +37,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { connectTransport } from '../../src/transport/index.js';
 import type { Transport } from '../../src/transport/types.js';
-import { uniqueName } from '../helpers/brokers.js';
+import { REQUIRE_BROKERS, uniqueName } from '../helpers/brokers.js';
 import { cleanupRoles } from '../helpers/cleanup.js';
 import { REPO_ROOT, startCli, type CliHandle } from '../helpers/cli.js';
 import { sleep, waitFor } from '../helpers/wait.js';
@@ -427,6 +427,20 @@ export const RELIABLE_MOSQUITTO_SETTINGS = ['max_queued_messages 0', 'persistenc
  * `restart()` stops it (SIGTERM: it saves its state) and starts it again on the same port: every client's
  * connection is cut.
  */
+/**
+ * For a before() hook: start a private Mosquitto; without the mosquitto binary, skip the suite (or fail it when
+ * brokers are mandatory, as in CI).
+ */
+export async function startPrivateMosquittoOrSkip(ctx: Mocha.Context, options: { stock?: boolean } = {}): Promise<PrivateMosquitto> {
+  if (!(await commandExists('mosquitto'))) {
+    if (REQUIRE_BROKERS) throw new Error('the mosquitto binary is needed for these specs');
+    ctx.skip();
+  }
+  const broker = new PrivateMosquitto(options);
+  await broker.start();
+  return broker;
+}
+
 export class PrivateMosquitto {
   port = 0;
   private child: ChildProcess | undefined;

@@ -13,8 +13,8 @@ import { defineParticipant } from '../../src/participant/definition.js';
 import { Participant } from '../../src/participant/participant.js';
 import { connectTransport } from '../../src/transport/index.js';
 import type { Delivery, Transport } from '../../src/transport/types.js';
-import { PrivateMosquitto, commandExists } from '../faults/harness.js';
-import { AMQP_URL, REQUIRE_BROKERS, requireBroker, uniqueName } from '../helpers/brokers.js';
+import { type PrivateMosquitto, startPrivateMosquittoOrSkip } from '../faults/harness.js';
+import { AMQP_URL, requireBroker, uniqueName } from '../helpers/brokers.js';
 import { cleanupRoles } from '../helpers/cleanup.js';
 import { REPO_ROOT, runCli, startCli, stopAllClis } from '../helpers/cli.js';
 import { Collector, sleep, waitFor } from '../helpers/wait.js';
@@ -27,12 +27,7 @@ describe('msgflo-participant instances on MQTT @broker', function () {
   const open: Transport[] = [];
 
   before(async function () {
-    if (!(await commandExists('mosquitto'))) {
-      if (REQUIRE_BROKERS) throw new Error('the mosquitto binary is needed for these specs');
-      this.skip();
-    }
-    broker = new PrivateMosquitto();
-    await broker.start();
+    broker = await startPrivateMosquittoOrSkip(this);
   });
   after(async () => {
     await broker?.stop();
@@ -147,12 +142,7 @@ describe('a fast (at-most-once) outport @broker', function () {
   this.timeout(30_000);
 
   it('on MQTT publishes at QoS 0; the other ports at QoS 1', async function () {
-    if (!(await commandExists('mosquitto'))) {
-      if (REQUIRE_BROKERS) throw new Error('the mosquitto binary is needed for these specs');
-      this.skip();
-    }
-    const broker = new PrivateMosquitto();
-    await broker.start();
+    const broker = await startPrivateMosquittoOrSkip(this);
     const role = uniqueName('fast');
     const t = await connectTransport(broker.url, { name: role, keyring: null });
     const participant = new Participant(fastParticipant, t, { role, heartbeat: 60 });

@@ -14,8 +14,8 @@ import { startEmbeddedBroker, type EmbeddedBroker } from '../../src/broker/index
 import { ErrorCodes, InstanceConflictError, TransportClosedError } from '../../src/errors.js';
 import { MqttTransport, type MqttTransportOptions } from '../../src/transport/mqtt/index.js';
 import type { Binding, Delivery, TransportEvent } from '../../src/transport/types.js';
-import { PrivateMosquitto, commandExists } from '../faults/harness.js';
-import { REQUIRE_BROKERS, uniqueName } from '../helpers/brokers.js';
+import { type PrivateMosquitto, startPrivateMosquittoOrSkip } from '../faults/harness.js';
+import { uniqueName } from '../helpers/brokers.js';
 import { Collector, sleep, waitFor } from '../helpers/wait.js';
 
 const MODULE_URL = new URL('../../src/transport/mqtt/index.ts', import.meta.url).href;
@@ -70,12 +70,7 @@ describe('MQTT at-least-once @broker', function () {
   const members: Member[] = [];
 
   before(async function () {
-    if (!(await commandExists('mosquitto'))) {
-      if (REQUIRE_BROKERS) throw new Error('the mosquitto binary is needed for these specs');
-      this.skip();
-    }
-    broker = new PrivateMosquitto();
-    await broker.start();
+    broker = await startPrivateMosquittoOrSkip(this);
   });
   after(async () => {
     await broker?.stop();
@@ -408,12 +403,7 @@ for (const target of ['Mosquitto', 'embedded broker'] as const) {
         url = embedded.url;
         return;
       }
-      if (!(await commandExists('mosquitto'))) {
-        if (REQUIRE_BROKERS) throw new Error('the mosquitto binary is needed for these specs');
-        this.skip();
-      }
-      mosquitto = new PrivateMosquitto();
-      await mosquitto.start();
+      mosquitto = await startPrivateMosquittoOrSkip(this);
       url = mosquitto.url;
     });
     after(async () => {
