@@ -7,6 +7,7 @@
  *   `set_tcp_nodelay true`;
  * - the embedded broker (aedes, src/broker) in a process of its own.
  */
+import { reachable } from '../../spec/helpers/brokers.js';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -37,22 +38,7 @@ export const MODE_LABEL: Record<Mode, string> = { fast: 'fast', alo: 'at-least-o
 
 export const BENCH_VHOST = 'msgflo-bench';
 
-/** Whether something listens on the URL's host and port. */
-export function reachable(url: string, timeoutMs = 2000): Promise<boolean> {
-  const u = new URL(url);
-  const port = Number(u.port || (u.protocol.startsWith('amqp') ? 5672 : 1883));
-  return new Promise((resolve) => {
-    const s = net.connect({ host: u.hostname, port }, () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.on('error', () => resolve(false));
-    s.setTimeout(timeoutMs, () => {
-      s.destroy();
-      resolve(false);
-    });
-  });
-}
+export { reachable };
 
 async function amqpWorks(url: string): Promise<boolean> {
   try {

@@ -11,7 +11,8 @@ export function uniqueName(prefix = 't'): string {
   return `${prefix}${randomBytes(4).toString('hex')}`;
 }
 
-function reachable(url: string): Promise<boolean> {
+/** Whether something listens on the URL's host and port (also used by the bench). */
+export function reachable(url: string, timeoutMs = 2000): Promise<boolean> {
   const u = new URL(url);
   const port = Number(u.port || (u.protocol.startsWith('amqp') ? 5672 : 1883));
   return new Promise((resolve) => {
@@ -20,7 +21,7 @@ function reachable(url: string): Promise<boolean> {
       resolve(true);
     });
     s.on('error', () => resolve(false));
-    s.setTimeout(2000, () => {
+    s.setTimeout(timeoutMs, () => {
       s.destroy();
       resolve(false);
     });
@@ -31,7 +32,7 @@ function reachable(url: string): Promise<boolean> {
  * Call in a `before` hook: skips the suite when the broker is down, unless brokers are mandatory (CI), where it
  * throws so the run goes red.
  */
-export async function requireBroker(ctx: Mocha.Context, url: string): Promise<void> {
+export async function requireBroker(ctx: { skip(): void }, url: string): Promise<void> {
   if (await reachable(url)) return;
   if (REQUIRE_BROKERS) throw new Error(`Broker ${url} is not reachable and MSGFLO_TEST_REQUIRE_BROKERS=1`);
   ctx.skip();
