@@ -127,6 +127,8 @@ export class Participant<In extends string = string, Out extends string = string
   private readonly options: ParticipantOptions;
   private timer: unknown;
   private unlisten: (() => void) | undefined;
+  /** The connection is lost right now: stop() then does not wait for broker steps that cannot succeed. */
+  private brokerLost = false;
   private inFlight = 0;
   private drained: Array<() => void> = [];
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
@@ -198,6 +200,8 @@ export class Participant<In extends string = string, Out extends string = string
     for (const p of this.outports.values()) if (p.queue) await this.transport.createQueue('outqueue', p.queue, { persistent: !p.fast });
     // On a keyed network, inputs that do not decrypt are dead-lettered by the transport: report them as failed.
     this.unlisten = this.transport.on((event) => {
+      if (event.type === 'disconnect') this.brokerLost = true;
+      if (event.type === 'reconnect') this.brokerLost = false;
       if (event.type !== 'error') return;
       // MQTT: another process took this instance's session; the transport does not fight back. Say so.
       if (event.error instanceof InstanceConflictError) {
@@ -369,7 +373,8 @@ export class Participant<In extends string = string, Out extends string = string
     this.clock.clearInterval(this.timer);
     // Steps that need the broker are bounded: a participant whose broker is gone (e.g. the embedded broker of a
     // coordinator that was killed) must still stop, not wait for a reconnection forever.
-    let deadline = Date.now() + STOP_BROKER_MS;
+    const budget = () => (this.brokerLost ? 0 : STOP_BROKER_MS);
+    let deadline = Date.now() + budget();
     // No new inputs. Where the broker keeps this instance's session (MQTT with an instance id), stay subscribed:
     // what arrives from now on, and what is not settled at exit, waits there for the instance to come back.
     await brokerStep(Promise.all(this.subscriptions.splice(0).map((sub) => (sub.pause ? sub.pause() : sub.cancel()))), deadline);
@@ -385,7 +390,7 @@ export class Participant<In extends string = string, Out extends string = string
     await this.behaviour.stop?.();
     await this.definition.stop?.();
     // The drain above takes the time it needs; the broker steps after it get their own budget.
-    deadline = Math.max(deadline, Date.now() + 1000);
+    deadline = this.brokerLost ? Date.now() : Math.max(deadline, Date.now() + 1000);
     await brokerStep(Promise.resolve(this.snoop.stop()), deadline);
     this.unlisten?.();
     if (wasRunning) {
@@ -393,7 +398,7 @@ export class Participant<In extends string = string, Out extends string = string
       // unknown commands), our coordinator as a goodbye.
       await brokerStep(this.transport.announce(discoveryMessage({ ...this.info(), leaving: true })), deadline);
     }
-    await brokerStep(this.transport.close(), Math.max(deadline, Date.now() + 1000));
+    await brokerStep(this.transport.close(), this.brokerLost ? Date.now() : Math.max(deadline, Date.now() + 1000));
     this.state = 'stopped';
     log('%s stopped', this.role);
   }
