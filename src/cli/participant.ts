@@ -110,7 +110,21 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
       io.stderr.write(`${role}: ${err.message}\n`);
     });
     participant.on('failed', (port, err) => io.stderr.write(`${role}: input on '${port}' dead-lettered: ${err.code}: ${err.message.split('\n')[0]}\n`));
-    await participant.start();
+    // A stop asked for while starting (e.g. the coordinator that launched it died with its broker, so start()
+    // waits on a broker that will not come back) must not wait for the start.
+    const started = participant.start();
+    const abortedWhileStarting = await Promise.race([
+      started.then(() => false),
+      new Promise<boolean>((resolve) => {
+        if (io.signal.aborted) resolve(true);
+        else io.signal.addEventListener('abort', () => resolve(true), { once: true });
+      }),
+    ]);
+    if (abortedWhileStarting) {
+      started.catch(() => {});
+      await participant.stop();
+      return EXIT.OK;
+    }
     // msgflo's setup treated this line as "started"; keep it.
     io.stdout.write(`${role} connected to ${maskUrl(broker)}\n`);
     if (!io.signal.aborted && !conflict) {
