@@ -10,7 +10,7 @@
 import { HEADER } from '../../protocol/envelope.js';
 import { logger } from '../../util/logger.js';
 import type { Listener, ProtocolVersion, Received, Unlisten } from './link.js';
-import { userProperties } from './message.js';
+import { userProperty } from './message.js';
 import type { RecordChange } from './records.js';
 import { bindingRecordsFilter, type BindingRecord } from './topics.js';
 
@@ -93,7 +93,7 @@ export class QueueFollower {
     // A bridge (ours or another process's) also forwards the sources we read directly: drop its copy (MQTT 5 only;
     // on 3.1.1 we do not read the sources of bridged bindings, see onRecord).
     if (this.host.protocolVersion === 5) {
-      const via = userProperties(message.packet)[HEADER.via];
+      const via = userProperty(message.packet, HEADER.via);
       if (via !== undefined && via !== this.queue && this.follows.get(via)?.ready) return message.settle();
     }
     this.deliver(message);

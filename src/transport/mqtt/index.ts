@@ -47,7 +47,7 @@ import type {
 } from '../types.js';
 import { QueueFollower, type FollowerHost } from './follower.js';
 import { Link, stableClientId, type Listener, type ProtocolVersion, type Received, type Unlisten } from './link.js';
-import { deadLetter, mqttSafeProperties, toDelivery, toInMessage, userProperties } from './message.js';
+import { deadLetter, MqttDelivery, mqttSafeProperties, toInMessage, userProperties } from './message.js';
 import { RecordView, type RecordListener } from './records.js';
 import {
   ALL_BINDINGS_FILTER,
@@ -274,11 +274,13 @@ export class MqttTransport implements Transport {
   async send(_kind: QueueKind, name: string, data: unknown, options: SendOptions = {}): Promise<void> {
     this.assertOpen(`send to '${name}'`);
     this.assertTopic(name);
-    const headers: Headers = { ...options.headers, [HEADER.id]: options.id ?? newMessageId() };
+    const headers: Headers = {};
+    const given = options.headers;
     // Only a bridge may say a message was relayed (followers drop relayed copies of what they read directly).
-    delete headers[HEADER.via];
-    delete headers[HEADER.relayed];
-    await this.publish(name, encodeBody(data), { qos: options.fast ? 0 : 1, headers, untilHeard: !options.fast });
+    if (given) for (const k in given) if (k !== HEADER.via && k !== HEADER.relayed) headers[k] = given[k]!;
+    const id = options.id ?? (options.fast ? undefined : newMessageId());
+    if (id !== undefined) headers[HEADER.id] = id;
+    return this.publish(name, encodeBody(data), { qos: options.fast ? 0 : 1, headers, untilHeard: !options.fast });
   }
 
   async subscribe(queue: string, handler: DeliveryHandler, options: SubscribeOptions = {}): Promise<MqttSubscription> {
@@ -290,8 +292,9 @@ export class MqttTransport implements Transport {
     if (share) this.groups.add(group);
     const filterFor = (topic: string) => (share ? sharedFilter(group, topic) : topic);
     const on: ListenOn = { pool: 'data', manualAck: true, prefetch: options.prefetch ?? DEFAULT_PREFETCH };
+    const sendNack = (m: InMessage, reason: string, code: string | undefined) => this.sendDeadLetter(m, reason, code);
     const follower = new QueueFollower(this.followerHost(on), queue, filterFor, (received) => {
-      const delivery = toDelivery(queue, received, (m, reason, code) => this.sendDeadLetter(m, reason, code));
+      const delivery = new MqttDelivery(queue, received, sendNack);
       try {
         handler(delivery);
       } catch (err) {
@@ -488,17 +491,23 @@ export class MqttTransport implements Transport {
       if (options.expiry !== undefined) properties.messageExpiryInterval = options.expiry;
       if (Object.keys(properties).length > 0) opts.properties = properties;
     }
-    let reject!: (err: Error) => void;
-    const promise = new Promise<void>((res, rej) => {
-      reject = rej;
-      const attempt = options.untilHeard ? this.publishUntilHeard(link, topic, payload, opts) : link.publish(topic, payload, opts);
-      attempt.then(() => res(), rej);
+    const attempt = options.untilHeard ? this.publishUntilHeard(link, topic, payload, opts) : link.publish(topic, payload, opts);
+    const entry = { promise: undefined as unknown as Promise<void>, reject: (_err: Error) => {} };
+    entry.promise = new Promise<void>((resolve, reject) => {
+      entry.reject = reject;
+      attempt.then(
+        () => {
+          this.pending.delete(entry);
+          resolve();
+        },
+        (err: Error) => {
+          this.pending.delete(entry);
+          reject(err);
+        },
+      );
     });
-    const entry = { promise, reject };
     this.pending.add(entry);
-    const done = () => this.pending.delete(entry);
-    promise.then(done, done);
-    return promise;
+    return entry.promise;
   }
 
   /**
@@ -508,15 +517,19 @@ export class MqttTransport implements Transport {
    * connections came back (UNHEARD_GRACE_MS), such a publish is made again (with its id: nobody got it) until some
    * subscription takes it or the while is over; at other times "no subscribers" is what it says (an unbound outport).
    */
-  private async publishUntilHeard(link: Link, topic: string, payload: Buffer, opts: IClientPublishOptions): Promise<void> {
+  private publishUntilHeard(link: Link, topic: string, payload: Buffer, opts: IClientPublishOptions): Promise<unknown> {
+    return link.publish(topic, payload, opts).then((unheard) => (unheard ? this.publishAgainUntilHeard(link, topic, payload, opts) : undefined));
+  }
+
+  private async publishAgainUntilHeard(link: Link, topic: string, payload: Buffer, opts: IClientPublishOptions): Promise<void> {
     const backoff = new Backoff({ initialMs: 100, maxMs: 2000 });
     for (;;) {
-      const { unheard } = await link.publish(topic, payload, opts);
       const since = Date.now() - Math.max(this.lastReconnect, link.reconnectedAt);
-      if (!unheard || since > UNHEARD_GRACE_MS || this.state !== 'open') return;
+      if (since > UNHEARD_GRACE_MS || this.state !== 'open') return;
       const wait = backoff.next();
       debug('%s: no subscriber took the message, %d ms after a reconnection; again in %d ms', topic, since, wait);
       await delay(wait);
+      if (!(await link.publish(topic, payload, opts))) return;
     }
   }
 

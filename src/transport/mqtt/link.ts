@@ -23,6 +23,7 @@
  * session still had for a binding removed meanwhile).
  */
 import { randomBytes } from 'node:crypto';
+import createDebug from 'debug';
 import mqtt from 'mqtt';
 import type { IClientOptions, IClientPublishOptions, IPublishPacket, MqttClient } from 'mqtt';
 import { BrokerAuthError, BrokerUnreachableError, InstanceConflictError, type MsgfloError } from '../../errors.js';
@@ -384,19 +385,18 @@ export class Link {
     debug('%s unsubscribed leftover %s', this.clientId, filter);
   }
 
-  /** Publish; resolves once sent (QoS 0) or acknowledged by the broker (QoS 1). */
   /**
    * Publish; resolves once sent (QoS 0) or acknowledged by the broker (QoS 1), with whether the broker said that no
    * subscription matched (MQTT 5 PUBACK reason 0x10: the message went nowhere).
    */
-  publish(topic: string, payload: Buffer, options: IClientPublishOptions): Promise<{ unheard: boolean }> {
+  publish(topic: string, payload: Buffer, options: IClientPublishOptions): Promise<boolean> {
     return new Promise((resolve, reject) => {
       this.client.publish(topic, payload, options, (err, packet) => {
         if (err) return reject(err);
         const id = packet?.messageId;
         const unheard = id !== undefined && options.qos === 1 && this.unheard.delete(id);
         if (flow.enabled) flow('%s: published %s #%s%s', this.clientId, topic, id, unheard ? ' (no matching subscribers)' : '');
-        resolve({ unheard });
+        resolve(unheard);
       });
     });
   }
@@ -557,7 +557,7 @@ export class Link {
               this.release(hold);
             }
           : noop;
-      this.call(target.fn, { ...message, settle });
+      this.call(target.fn, { topic: message.topic, payload: message.payload, packet: message.packet, settle });
     }
   }
 
@@ -647,6 +647,8 @@ export function stableClientId(...parts: string[]): string {
  * One connection attempt, without retries. A clean session ends with the connection; a kept one (stable client id,
  * `sessionExpirySeconds`) stays on the broker and is resumed by the next connection with that id.
  */
+const noLog = (): void => {};
+
 function connectOnce(options: LinkOptions, clientId: string, version: ProtocolVersion, hook: (client: MqttClient) => Link): Promise<Link> {
   const keep = options.sessionExpirySeconds !== undefined;
   const properties: NonNullable<IClientOptions['properties']> = {};
@@ -658,6 +660,8 @@ function connectOnce(options: LinkOptions, clientId: string, version: ProtocolVe
     clean: !keep,
     reconnectPeriod: 0,
     connectTimeout: CONNECT_TIMEOUT_MS,
+    // mqtt.js logs several times per message; even switched off, each call costs (its arguments are collected).
+    ...(createDebug.enabled('mqttjs:client') ? {} : { log: noLog }),
     ...(Object.keys(properties).length > 0 ? { properties } : {}),
     ...credentials(options.url),
   };

@@ -12,11 +12,19 @@ export function userProperties(packet: IPublishPacket): Headers {
   const props = packet.properties?.userProperties;
   const out: Headers = {};
   if (!props) return out;
-  for (const [key, value] of Object.entries(props)) {
+  for (const key in props) {
+    const value = props[key];
     const v = Array.isArray(value) ? value[0] : value;
     if (typeof v === 'string') out[key] = v;
   }
   return out;
+}
+
+/** One user property of `packet` (the first value, if the name repeats), without copying the others. */
+export function userProperty(packet: IPublishPacket, name: string): string | undefined {
+  const value = packet.properties?.userProperties?.[name];
+  const v = Array.isArray(value) ? value[0] : value;
+  return typeof v === 'string' ? v : undefined;
 }
 
 /**
@@ -25,32 +33,57 @@ export function userProperties(packet: IPublishPacket): Headers {
  */
 const NOT_MQTT_UTF8 = /[\u0000-\u001F\u007F-\u009F\p{Cs}\p{Noncharacter_Code_Point}]/gu;
 
+/** Whether `text` is printable ASCII only (ids, names, codes: nearly every header), which needs no cleaning. */
+function printableAscii(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e) return false;
+  }
+  return true;
+}
+
 /** `text` made safe for an MQTT string: blanks for tab and line breaks, U+FFFD for the rest of NOT_MQTT_UTF8. */
 export function mqttSafeString(text: string): string {
+  if (printableAscii(text)) return text;
   return text.replace(NOT_MQTT_UTF8, (c) => (c === '\t' || c === '\n' || c === '\r' ? ' ' : '\uFFFD'));
 }
 
-/** Headers as MQTT 5 user properties: names and values made safe with mqttSafeString. */
+/** Headers as MQTT 5 user properties: names and values made safe with mqttSafeString (`headers` itself when they are). */
 export function mqttSafeProperties(headers: Headers): Headers {
+  let clean = true;
+  for (const k in headers) {
+    if (!printableAscii(k) || !printableAscii(headers[k]!)) {
+      clean = false;
+      break;
+    }
+  }
+  if (clean) return headers;
   const out: Headers = {};
-  for (const [k, v] of Object.entries(headers)) out[mqttSafeString(k)] = mqttSafeString(v);
+  for (const k in headers) out[mqttSafeString(k)] = mqttSafeString(headers[k]!);
   return out;
 }
 
+/** The InMessage for a received MQTT message: user properties read once, this adapter's own headers left out. */
 export function toInMessage(queue: string, received: Received): InMessage {
-  const all = userProperties(received.packet);
-  const headers: Headers = {};
-  for (const [k, v] of Object.entries(all)) if (!INTERNAL_HEADERS.has(k)) headers[k] = v;
+  const { headers, id } = readHeaders(received.packet);
   const { data, jsonError } = decodeBody(received.payload);
-  return {
-    queue,
-    data,
-    raw: received.payload,
-    jsonError,
-    headers,
-    id: all[HEADER.id],
-    redelivered: received.packet.dup === true,
-  };
+  return { queue, data, raw: received.payload, jsonError, headers, id, redelivered: received.packet.dup === true };
+}
+
+function readHeaders(packet: IPublishPacket): { headers: Headers; id: string | undefined } {
+  const props = packet.properties?.userProperties;
+  const headers: Headers = {};
+  let id: string | undefined;
+  if (props) {
+    for (const key in props) {
+      const value = props[key];
+      const v = Array.isArray(value) ? value[0] : value;
+      if (typeof v !== 'string') continue;
+      if (key === HEADER.id) id = v;
+      else if (!INTERNAL_HEADERS.has(key)) headers[key] = v;
+    }
+  }
+  return { headers, id };
 }
 
 export type NackSender = (message: InMessage, reason: string, code: string | undefined) => Promise<void>;
@@ -61,27 +94,53 @@ export type NackSender = (message: InMessage, reason: string, code: string | und
  * dead letter (if that publish fails, the message stays unacknowledged and the broker sends it again). Settling again
  * is a no-op.
  */
-export function toDelivery(queue: string, received: Received, sendNack: NackSender): Delivery {
-  const message = toInMessage(queue, received);
-  let settled = false;
-  return {
-    ...message,
-    get settled() {
-      return settled;
-    },
-    async ack() {
-      if (settled) return;
-      settled = true;
-      received.settle();
-    },
-    async nack(reason: string, code?: string) {
-      if (settled) return;
-      settled = true;
-      await sendNack(message, reason, code);
-      received.settle();
-    },
-  };
+export class MqttDelivery implements Delivery {
+  readonly queue: string;
+  readonly data: unknown;
+  readonly raw: Buffer;
+  readonly jsonError: Error | undefined;
+  readonly headers: Headers;
+  readonly id: string | undefined;
+  readonly redelivered: boolean;
+  private done = false;
+  private readonly received: Received;
+  private readonly sendNack: NackSender;
+
+  constructor(queue: string, received: Received, sendNack: NackSender) {
+    const { headers, id } = readHeaders(received.packet);
+    const { data, jsonError } = decodeBody(received.payload);
+    this.queue = queue;
+    this.data = data;
+    this.raw = received.payload;
+    this.jsonError = jsonError;
+    this.headers = headers;
+    this.id = id;
+    this.redelivered = received.packet.dup === true;
+    this.received = received;
+    this.sendNack = sendNack;
+  }
+
+  get settled(): boolean {
+    return this.done;
+  }
+
+  ack(): Promise<void> {
+    if (!this.done) {
+      this.done = true;
+      this.received.settle();
+    }
+    return RESOLVED;
+  }
+
+  async nack(reason: string, code?: string): Promise<void> {
+    if (this.done) return;
+    this.done = true;
+    await this.sendNack(this, reason, code);
+    this.received.settle();
+  }
 }
+
+const RESOLVED: Promise<void> = Promise.resolve();
 
 /**
  * The dead-letter message for a refused one. MQTT 5: the original body with the reason in user properties.
