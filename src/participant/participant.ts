@@ -57,6 +57,12 @@ export interface ParticipantOptions {
   snoop?: { spy?: boolean; trace?: boolean };
 }
 
+/** An input being handled: what to do if it is still running at `deadline`. */
+interface Watched {
+  deadline: number;
+  timeout(): void;
+}
+
 interface ResolvedPort extends PortSpec {
   queue: string | undefined;
   validate: ValidateFunction | undefined;
@@ -131,6 +137,10 @@ export class Participant<In extends string = string, Out extends string = string
   private brokerLost = false;
   private inFlight = 0;
   private drained: Array<() => void> = [];
+  /** Inputs whose handler runs, with their deadline (see sweepTimeouts). */
+  private readonly watched = new Set<Watched>();
+  private sweeper: unknown;
+  private readonly handlerTimeoutMs: number;
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
 
   constructor(definition: ParticipantDefinition<In, Out>, transport: Transport, options: ParticipantOptions) {
@@ -143,6 +153,7 @@ export class Participant<In extends string = string, Out extends string = string
     this.id = options.id ?? `${options.role}-${randomUUID()}`;
     this.clock = options.clock ?? systemClock;
     this.heartbeat = heartbeatSeconds(options);
+    this.handlerTimeoutMs = options.handlerTimeoutMs ?? 60_000;
     this.behaviour = definition.machine
       ? statechartBehaviour<In, Out>(definition.machine)
       : definition.process
@@ -197,6 +208,7 @@ export class Participant<In extends string = string, Out extends string = string
   async start(): Promise<void> {
     if (this.state !== 'new') throw new Error(`participant ${this.role} already started`);
     this.state = 'running';
+    this.sweeper = this.clock.setInterval(() => this.sweepTimeouts(), Math.min(1000, Math.max(10, this.handlerTimeoutMs / 10)));
     for (const p of this.outports.values()) if (p.queue) await this.transport.createQueue('outqueue', p.queue, { persistent: !p.fast });
     // On a keyed network, inputs that do not decrypt are dead-lettered by the transport: report them as failed.
     this.unlisten = this.transport.on((event) => {
@@ -268,30 +280,39 @@ export class Participant<In extends string = string, Out extends string = string
     await this.process(p, data, { id: undefined, headers: {}, redelivered: false, role: this.role });
   }
 
-  private async onDelivery(port: ResolvedPort, delivery: Delivery): Promise<void> {
+  private onDelivery(port: ResolvedPort, delivery: Delivery): void {
     const meta: InputMeta = { id: delivery.id, headers: delivery.headers, redelivered: delivery.redelivered, role: this.role };
+    let work: Promise<void>;
     try {
       if (delivery.jsonError && port.type && JSON_TYPES.has(port.type)) {
         throw new BadJsonError(`Input on ${this.role}.${port.id}`, { cause: delivery.jsonError });
       }
-      await this.process(port, delivery.data, meta);
-      await delivery.ack();
+      work = this.process(port, delivery.data, meta);
     } catch (err) {
-      const error = err instanceof MsgfloError ? err : new HandlerError(this.role, port.id, { cause: err });
-      log('%s: input on %s failed: %s', this.role, port.id, reasonOf(error));
-      await this.sendError(port.id, delivery.data, error).catch(() => {});
-      await delivery.nack(reasonOf(error), codeOf(error)).catch((e: Error) => this.emit('error', e));
-      this.emit('failed', port.id, error);
+      work = Promise.reject(err);
     }
+    work.then(() => delivery.ack()).catch((err: unknown) => this.refuse(port, delivery, err));
   }
 
-  /** Run the behaviour for one input; resolves once it finished and its outputs are confirmed. */
-  private async process(port: ResolvedPort, data: unknown, meta: InputMeta): Promise<void> {
+  /** An input that failed: reported on the error port, dead-lettered with its reason. */
+  private async refuse(port: ResolvedPort, delivery: Delivery, err: unknown): Promise<void> {
+    const error = err instanceof MsgfloError ? err : new HandlerError(this.role, port.id, { cause: err });
+    log('%s: input on %s failed: %s', this.role, port.id, reasonOf(error));
+    await this.sendError(port.id, delivery.data, error).catch(() => {});
+    await delivery.nack(reasonOf(error), codeOf(error)).catch((e: Error) => this.emit('error', e));
+    this.emit('failed', port.id, error);
+  }
+
+  /**
+   * Run the behaviour for one input; resolves once it finished and its outputs are confirmed, rejects if it threw,
+   * failed a send, or did not finish within the handler timeout (then once the sends it made have settled).
+   */
+  private process(port: ResolvedPort, data: unknown, meta: InputMeta): Promise<void> {
     if (port.validate && !port.validate(data)) {
       throw new SchemaError(`Input on ${this.role}.${port.id}`, (port.validate.errors ?? []).map((e) => `${e.instancePath || 'data'} ${e.message}`));
     }
     this.inFlight++;
-    const sends: Promise<void>[] = [];
+    let sends: Promise<void>[] | undefined;
     let finished = false;
     let sendError: MsgfloError | undefined;
     const send = (out: Out, value: unknown): void => {
@@ -304,24 +325,64 @@ export class Participant<In extends string = string, Out extends string = string
       }
       this.emit('data', out, value);
       if (!p.queue) return;
-      const headers: Record<string, string> = {};
-      if (meta.id) headers['x-msgflo-parent'] = meta.id;
-      const sent = this.transport.send('outqueue', p.queue, value, { fast: !!p.fast, headers });
+      // The input's id, so a consumer can recognise the outputs of an input handled twice (not on at-most-once ports:
+      // nothing there is sent twice on purpose).
+      const fast = p.fast === true;
+      const sent = this.transport.send('outqueue', p.queue, value, fast || !meta.id ? { fast } : { fast, headers: { [HEADER.parent]: meta.id } });
       if (finished) sent.catch((err: Error) => this.emit('error', err));
-      else sends.push(sent);
+      else (sends ??= []).push(sent);
     };
+    let handled: Promise<void>;
     try {
-      await this.withTimeout(this.behaviour.handle({ type: port.id as In, data, meta }, send), port.id);
-      if (sendError) throw sendError;
-      await Promise.all(sends);
+      handled = this.behaviour.handle({ type: port.id as In, data, meta }, send);
     } catch (err) {
-      await Promise.allSettled(sends);
-      throw err;
-    } finally {
-      finished = true;
-      this.inFlight--;
-      if (this.inFlight === 0) for (const resolve of this.drained.splice(0)) resolve();
+      handled = Promise.reject(err);
     }
+    return new Promise<void>((resolve, reject) => {
+      const watch: Watched = {
+        deadline: this.clock.now() + this.handlerTimeoutMs,
+        timeout: () => {
+          this.watched.delete(watch);
+          fail(new HandlerError(this.role, port.id, { cause: new Error(`handler did not finish within ${this.handlerTimeoutMs} ms`) }));
+        },
+      };
+      this.watched.add(watch);
+      const end = (): boolean => {
+        if (finished) return false;
+        finished = true;
+        this.watched.delete(watch);
+        if (--this.inFlight === 0) for (const resolveDrain of this.drained.splice(0)) resolveDrain();
+        return true;
+      };
+      // A failure waits for the sends already made, so none is left unconfirmed when the input is dead-lettered.
+      // Once failing, the input fails even if its handler finishes meanwhile.
+      let failing = false;
+      const fail = (err: unknown): void => {
+        if (finished || failing) return;
+        failing = true;
+        const pending = sends;
+        if (!pending) {
+          if (end()) reject(err);
+          return;
+        }
+        void Promise.allSettled(pending).then(() => end() && reject(err));
+      };
+      const succeed = (): void => {
+        if (!failing && end()) resolve();
+      };
+      handled.then(() => {
+        if (sendError) return fail(sendError);
+        if (!sends) return succeed();
+        Promise.all(sends).then(succeed, fail);
+      }, fail);
+    });
+  }
+
+  /** Every `sweepMs`: fail the inputs whose handler has run past the timeout (one timer, not one per input). */
+  private sweepTimeouts(): void {
+    if (this.watched.size === 0) return;
+    const now = this.clock.now();
+    for (const w of this.watched) if (w.deadline <= now) w.timeout();
   }
 
   /** Send on an outport outside of any input (sources); failures are reported as 'error' events. */
@@ -334,25 +395,6 @@ export class Participant<In extends string = string, Out extends string = string
     this.emit('data', port, data);
     if (!p.queue || this.state !== 'running') return;
     this.transport.send('outqueue', p.queue, data, { fast: !!p.fast }).catch((err: Error) => this.emit('error', err));
-  }
-
-  private withTimeout(work: Promise<void>, port: string): Promise<void> {
-    const ms = this.options.handlerTimeoutMs ?? 60_000;
-    return new Promise<void>((resolve, reject) => {
-      const t = this.clock.setTimeout(() => {
-        reject(new HandlerError(this.role, port, { cause: new Error(`handler did not finish within ${ms} ms`) }));
-      }, ms);
-      work.then(
-        () => {
-          this.clock.clearTimeout(t);
-          resolve();
-        },
-        (err: unknown) => {
-          this.clock.clearTimeout(t);
-          reject(err);
-        },
-      );
-    });
   }
 
   private async sendError(port: string, data: unknown, error: MsgfloError): Promise<void> {
@@ -387,6 +429,7 @@ export class Participant<In extends string = string, Out extends string = string
         });
       });
     }
+    this.clock.clearInterval(this.sweeper);
     await this.behaviour.stop?.();
     await this.definition.stop?.();
     // The drain above takes the time it needs; the broker steps after it get their own budget.
