@@ -127,15 +127,19 @@ for (const target of targets) {
       });
       await t.send('inqueue', q, { n: 1 }, { id: 'id-1', headers: { 'x-trace': 'abc' } });
       await t.send('inqueue', q, 'text', { fast: true });
-      await waitFor(() => got.length === 2);
+      await t.send('inqueue', q, 'generated');
+      await waitFor(() => got.length === 3);
       assert.equal(got[0]!.queue, q);
       assert.deepEqual(got[0]!.data, { n: 1 });
       assert.equal(got[0]!.raw.toString(), '{"n":1}');
-      assert.equal(got[1]!.data, 'text');
+      const text = got.find((d) => d.data === 'text')!;
+      const generated = got.find((d) => d.data === 'generated')!;
+      assert.ok(text && generated);
       if (target.version === 5) {
         assert.equal(got[0]!.id, 'id-1');
         assert.deepEqual(got[0]!.headers, { 'x-trace': 'abc' });
-        assert.ok(got[1]!.id, 'an id is generated');
+        assert.equal(text.id, undefined, 'at-most-once sends carry no id');
+        assert.ok(generated.id, 'an id is generated');
       } else {
         assert.equal(got[0]!.id, undefined);
         assert.deepEqual(got[0]!.headers, {});

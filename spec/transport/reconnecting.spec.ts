@@ -93,7 +93,7 @@ describe('reconnecting transport (in-memory, connection dropped on purpose)', ()
     await connections[0]!.drop();
     await transport.send('inqueue', 'ids.IN', 'x');
     const [m] = await got.waitCount(1);
-    assert.ok(m!.id && /^[0-9a-f-]{36}$/.test(m!.id));
+    assert.ok(m!.id, 'the send got an id before its first attempt');
   });
 
   it('rejects what still waits when it is closed', async () => {

@@ -241,7 +241,7 @@ export class ReconnectingTransport implements Transport {
 
   send(kind: QueueKind, name: string, data: unknown, options: SendOptions = {}): Promise<void> {
     // One id for every attempt, so a resend after a lost confirm is recognisable as a duplicate.
-    const opts = { ...options, id: options.id ?? newMessageId() };
+    const opts = options.id !== undefined || options.fast ? options : { ...options, id: newMessageId() };
     return this.withConnection('send', (t) => t.send(kind, name, data, opts));
   }
 

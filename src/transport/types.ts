@@ -22,7 +22,10 @@ export type Headers = Record<string, string>;
 export interface SendOptions {
   /** Extra headers (AMQP headers; MQTT 5 user properties; dropped on MQTT 3.1.1). */
   headers?: Headers;
-  /** Message id; one is generated when absent. */
+  /**
+   * Message id; one is generated when absent, except for `fast` sends: at-most-once messages are never sent again,
+   * so there is no duplicate to recognise and they carry no id unless given one.
+   */
   id?: string;
   /** At-most-once: no confirm, transient, QoS 0. Default false (at-least-once). */
   fast?: boolean;

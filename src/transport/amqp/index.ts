@@ -465,8 +465,8 @@ export class AmqpTransport implements Transport {
     this.assertOpen(what);
     const publisher = this.publisher;
     if (!publisher) throw new TransportClosedError(what);
-    const id = options.id ?? newMessageId();
     const fast = options.fast === true;
+    const id = options.id ?? (fast ? undefined : newMessageId());
     const toQueue = kind === 'inqueue';
     try {
       await publisher.publish({
@@ -476,8 +476,9 @@ export class AmqpTransport implements Transport {
         options: {
           contentType: JSON_CONTENT_TYPE,
           deliveryMode: fast ? 1 : 2,
-          messageId: id,
-          headers: { ...options.headers, [HEADER.id]: id },
+          // The id travels as the message-id property only (readers fall back to an x-msgflo-id header).
+          ...(id !== undefined ? { messageId: id } : {}),
+          headers: options.headers ?? {},
           mandatory: toQueue,
         },
         confirm: !fast,

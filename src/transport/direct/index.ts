@@ -91,8 +91,10 @@ export class DirectTransport implements Transport {
   }
 
   private stored(data: unknown, options: SendOptions = {}): StoredMessage {
-    const id = options.id ?? newMessageId();
-    return { body: encodeBody(data), headers: { ...options.headers, [HEADER.id]: id }, id, redelivered: false };
+    const id = options.id ?? (options.fast ? undefined : newMessageId());
+    const headers: Record<string, string> = { ...options.headers };
+    if (id !== undefined) headers[HEADER.id] = id;
+    return { body: encodeBody(data), headers, id, redelivered: false };
   }
 
   async send(kind: QueueKind, name: string, data: unknown, options?: SendOptions): Promise<void> {
