@@ -5,16 +5,9 @@
  * input is acked only once they are confirmed). The function form is a one-state chart.
  */
 import { systemClock } from '../util/clock.js';
-import {
-  type Chart,
-  type ChartEvent,
-  type ChartHost,
-  type ChartObserver,
-  type Sender,
-  FunctionChart,
-  XStateChart,
-  type AnyStateMachine,
-} from '../statechart/index.js';
+import type { AnyStateMachine } from 'xstate';
+import type { Chart, ChartEvent, ChartHost, ChartObserver, Sender } from '../statechart/engine.js';
+import { FunctionChart } from '../statechart/function-chart.js';
 import type { Behaviour, BehaviourRuntime, ChartAction, ChartData, ChartTools, InputMeta, ProcessFn, SendFn } from './definition.js';
 
 interface Job {
@@ -39,6 +32,17 @@ const quiet: BehaviourRuntime = {
   clock: systemClock,
 };
 
+type XStateAdapter = typeof import('../statechart/xstate.js');
+let xstateAdapter: XStateAdapter | undefined;
+
+/**
+ * The XState adapter (and XState), loaded when the first statechart participant starts: a function-form participant
+ * never loads XState (about 6 MB of memory).
+ */
+async function loadXStateAdapter(): Promise<void> {
+  xstateAdapter ??= await import('../statechart/xstate.js');
+}
+
 /** A Behaviour that drives a Chart. */
 export class ChartBehaviour<In extends string = string, Out extends string = string> implements Behaviour<In, Out>, ChartHost {
   private readonly build: (context: ChartContext) => Chart;
@@ -48,8 +52,12 @@ export class ChartBehaviour<In extends string = string, Out extends string = str
   private current: { send: SendFn<string>; work: PromiseLike<unknown>[] | undefined } | undefined;
   private busy = false;
 
-  constructor(build: (context: ChartContext) => Chart) {
+  /** What `build` needs loaded first (start() waits for it). */
+  private prepare: (() => Promise<void>) | undefined;
+
+  constructor(build: (context: ChartContext) => Chart, prepare?: () => Promise<void>) {
     this.build = build;
+    this.prepare = prepare;
   }
 
   /** The running chart (after start). */
@@ -57,8 +65,13 @@ export class ChartBehaviour<In extends string = string, Out extends string = str
     return this.chart;
   }
 
-  start(runtime: BehaviourRuntime): void {
+  start(runtime: BehaviourRuntime): void | Promise<void> {
     if (this.chart) return;
+    const prepare = this.prepare;
+    if (prepare) {
+      this.prepare = undefined;
+      return prepare().then(() => this.start(runtime));
+    }
     this.runtime = runtime;
     const snoop = runtime.snoop;
     const observer: ChartObserver = {
@@ -97,7 +110,10 @@ export class ChartBehaviour<In extends string = string, Out extends string = str
   }
 
   handle(event: { type: In; data: unknown; meta: InputMeta }, send: SendFn<Out>): Promise<void> {
-    if (!this.chart) this.start(quiet);
+    if (!this.chart) {
+      const starting = this.start(quiet);
+      if (starting) return starting.then(() => this.handle(event, send));
+    }
     if (!this.busy) {
       // The common case, without a mailbox round trip.
       let work: PromiseLike<unknown>[] | undefined;
@@ -176,6 +192,6 @@ export function statechartBehaviour<In extends string, Out extends string>(
       send: (port: Out, data?: ChartData): ChartAction => (args) => host.sender()(port, value(data, args)),
       sendNow: (port: Out, data: unknown) => host.sender()(port, data),
     };
-    return new XStateChart(machine(tools), { name: runtime.role, observer, clock: runtime.clock });
-  });
+    return new xstateAdapter!.XStateChart(machine(tools), { name: runtime.role, observer, clock: runtime.clock });
+  }, loadXStateAdapter);
 }

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { Ajv, type ValidateFunction } from 'ajv';
 import {
   BadJsonError,
   DecryptError,
@@ -16,6 +15,7 @@ import { discoveryMessage, type ParticipantInfo, type PortDefinition } from '../
 import { HEADER } from '../protocol/envelope.js';
 import { queueName } from '../protocol/naming.js';
 import type { Delivery, Subscription, Transport } from '../transport/types.js';
+import { newAjv, type ValidateFunction } from '../util/ajv.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { logger } from '../util/logger.js';
 import { functionBehaviour, statechartBehaviour } from './chart.js';
@@ -71,7 +71,8 @@ interface ResolvedPort extends PortSpec {
 /** Types whose data must be JSON; a body that is not JSON is refused on such a port. */
 const JSON_TYPES = new Set(['object', 'array', 'number', 'int', 'integer', 'boolean', 'bang']);
 
-const ajv = new Ajv({ allErrors: true, strict: false });
+/** Compiles the port schemas of every participant of this process; loaded when the first schema is met. */
+let ajv: ReturnType<typeof newAjv> | undefined;
 
 /** How long stop() waits, in all, for the steps that need the broker (unsubscribe, goodbye, close). */
 const STOP_BROKER_MS = 3000;
@@ -178,7 +179,7 @@ export class Participant<In extends string = string, Out extends string = string
     return {
       ...p,
       queue: p.hidden ? undefined : (p.queue ?? queueName(this.role, p.id)),
-      validate: p.schema ? ajv.compile(p.schema) : undefined,
+      validate: p.schema ? (ajv ??= newAjv()).compile(p.schema) : undefined,
     };
   }
 

@@ -19,7 +19,7 @@ import {
   type TraceMessage,
   parseControlMessage,
 } from '../protocol/snoop.js';
-import { formatTrace, type TraceRecord } from '../statechart/index.js';
+import { formatTrace, type TraceRecord } from '../statechart/format.js';
 import type { Subscription, Transport } from '../transport/types.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { logger } from '../util/logger.js';

@@ -11,7 +11,8 @@ import {
   parseSpyMessage,
   parseTraceMessage,
 } from '../protocol/snoop.js';
-import { sequenceDiagram, stripTrace } from '../statechart/index.js';
+import { stripTrace } from '../statechart/format.js';
+import { sequenceDiagram } from '../statechart/sequence.js';
 import type { SnoopReceived, Subscription, Transport } from '../transport/types.js';
 import { logger } from '../util/logger.js';
 import { SnoopLease } from './snoop.js';

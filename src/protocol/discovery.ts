@@ -1,4 +1,4 @@
-import { Ajv, type ErrorObject } from 'ajv';
+import { newAjv, type ErrorObject, type ValidateFunction } from '../util/ajv.js';
 import { DiscoveryInvalidError } from '../errors.js';
 
 /** One port as announced in a discovery message (msgflo 0.12 shape). */
@@ -75,8 +75,11 @@ export const discoverySchema = {
   },
 } as const;
 
-const ajv = new Ajv({ allErrors: true, strict: false });
-const validate = ajv.compile(discoverySchema);
+let compiled: ValidateFunction | undefined;
+/** The discovery schema's validator, compiled on first use. */
+function validator(): ValidateFunction {
+  return (compiled ??= newAjv().compile(discoverySchema));
+}
 
 function describe(e: ErrorObject): string {
   const at = e.instancePath || '(message)';
@@ -87,6 +90,7 @@ function describe(e: ErrorObject): string {
 
 /** Check an untrusted discovery message; throws DiscoveryInvalidError listing every problem. */
 export function parseDiscovery(message: unknown): DiscoveryMessage {
+  const validate = validator();
   if (!validate(message)) {
     throw new DiscoveryInvalidError((validate.errors ?? []).map(describe));
   }

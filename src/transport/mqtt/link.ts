@@ -23,14 +23,16 @@
  * session still had for a binding removed meanwhile).
  */
 import { randomBytes } from 'node:crypto';
-import createDebug from 'debug';
-import mqtt from 'mqtt';
+import { createRequire } from 'node:module';
 import type { IClientOptions, IClientPublishOptions, IPublishPacket, MqttClient } from 'mqtt';
 import { BrokerAuthError, BrokerUnreachableError, InstanceConflictError, type MsgfloError } from '../../errors.js';
 import { Backoff } from '../../util/backoff.js';
-import { logger } from '../../util/logger.js';
+import { debugEnabled, logger } from '../../util/logger.js';
 import type { TransportEvent } from '../types.js';
 import { filtersOverlap, matchingFilter, topicMatches } from './topics.js';
+
+// mqtt.js is CommonJS: required, not imported (an ESM import of it costs each participant a few MB more memory).
+const mqtt = createRequire(import.meta.url)('mqtt') as typeof import('mqtt');
 
 const debug = logger('mqtt');
 /** Per message (DEBUG=msgflo:mqtt:flow): deliveries, PUBACKs held and sent. */
@@ -661,7 +663,7 @@ function connectOnce(options: LinkOptions, clientId: string, version: ProtocolVe
     reconnectPeriod: 0,
     connectTimeout: CONNECT_TIMEOUT_MS,
     // mqtt.js logs several times per message; even switched off, each call costs (its arguments are collected).
-    ...(createDebug.enabled('mqttjs:client') ? {} : { log: noLog }),
+    ...(debugEnabled('mqttjs:client') ? {} : { log: noLog }),
     ...(Object.keys(properties).length > 0 ? { properties } : {}),
     ...credentials(options.url),
   };

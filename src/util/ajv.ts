@@ -1,0 +1,17 @@
+/**
+ * Ajv, loaded on first use. Importing it costs about 8 MB of memory, which a participant without port schemas, or a
+ * process that never reads a discovery message, need not pay. (ajv is CommonJS: requiring it gives the very module an
+ * ESM import would.)
+ */
+import { createRequire } from 'node:module';
+import type { Ajv as AjvClass } from 'ajv';
+
+const require = createRequire(import.meta.url);
+
+export type { ErrorObject, ValidateFunction } from 'ajv';
+
+/** A new Ajv instance with the options msgflo-ts uses everywhere (all errors, not strict about unknown keywords). */
+export function newAjv(): AjvClass {
+  const { Ajv } = require('ajv') as typeof import('ajv');
+  return new Ajv({ allErrors: true, strict: false });
+}
