@@ -491,36 +491,34 @@ export class MqttTransport implements Transport {
       if (options.expiry !== undefined) properties.messageExpiryInterval = options.expiry;
       if (Object.keys(properties).length > 0) opts.properties = properties;
     }
-    const attempt = options.untilHeard ? this.publishUntilHeard(link, topic, payload, opts) : link.publish(topic, payload, opts);
     const entry = { promise: undefined as unknown as Promise<void>, reject: (_err: Error) => {} };
     entry.promise = new Promise<void>((resolve, reject) => {
       entry.reject = reject;
-      attempt.then(
-        () => {
-          this.pending.delete(entry);
-          resolve();
-        },
-        (err: Error) => {
-          this.pending.delete(entry);
-          reject(err);
-        },
-      );
+      const succeed = () => {
+        this.pending.delete(entry);
+        resolve();
+      };
+      const fail = (err: Error) => {
+        this.pending.delete(entry);
+        reject(err);
+      };
+      link.publishThen(topic, payload, opts, (err, unheard) => {
+        if (err) fail(err);
+        else if (unheard && options.untilHeard) this.publishAgainUntilHeard(link, topic, payload, opts).then(succeed, fail);
+        else succeed();
+      });
     });
     this.pending.add(entry);
     return entry.promise;
   }
 
   /**
-   * Publish a message meant for a participant. A broker that restarted from its persistence file may have sessions
-   * whose subscriptions do not work until their clients subscribe again (Mosquitto 2.0 restores shared subscriptions
-   * that way): it then answers "no matching subscribers" and the message is gone. So, for a while after one of our
+   * After the broker said nobody took a message meant for a participant (`untilHeard`). A broker that restarted from
+   * its persistence file may have sessions whose subscriptions do not work until their clients subscribe again
+   * (Mosquitto 2.0 restores shared subscriptions that way): it then answers "no matching subscribers" and the message is gone. So, for a while after one of our
    * connections came back (UNHEARD_GRACE_MS), such a publish is made again (with its id: nobody got it) until some
    * subscription takes it or the while is over; at other times "no subscribers" is what it says (an unbound outport).
    */
-  private publishUntilHeard(link: Link, topic: string, payload: Buffer, opts: IClientPublishOptions): Promise<unknown> {
-    return link.publish(topic, payload, opts).then((unheard) => (unheard ? this.publishAgainUntilHeard(link, topic, payload, opts) : undefined));
-  }
-
   private async publishAgainUntilHeard(link: Link, topic: string, payload: Buffer, opts: IClientPublishOptions): Promise<void> {
     const backoff = new Backoff({ initialMs: 100, maxMs: 2000 });
     for (;;) {

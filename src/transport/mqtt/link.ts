@@ -392,14 +392,17 @@ export class Link {
    * subscription matched (MQTT 5 PUBACK reason 0x10: the message went nowhere).
    */
   publish(topic: string, payload: Buffer, options: IClientPublishOptions): Promise<boolean> {
-    return new Promise((resolve, reject) => {
-      this.client.publish(topic, payload, options, (err, packet) => {
-        if (err) return reject(err);
-        const id = packet?.messageId;
-        const unheard = id !== undefined && options.qos === 1 && this.unheard.delete(id);
-        if (flow.enabled) flow('%s: published %s #%s%s', this.clientId, topic, id, unheard ? ' (no matching subscribers)' : '');
-        resolve(unheard);
-      });
+    return new Promise((resolve, reject) => this.publishThen(topic, payload, options, (err, unheard) => (err ? reject(err) : resolve(unheard))));
+  }
+
+  /** publish() with a callback instead of a promise (one allocation fewer per message, for the hot path). */
+  publishThen(topic: string, payload: Buffer, options: IClientPublishOptions, done: (err: Error | undefined, unheard: boolean) => void): void {
+    this.client.publish(topic, payload, options, (err, packet) => {
+      if (err) return done(err, false);
+      const id = packet?.messageId;
+      const unheard = id !== undefined && options.qos === 1 && this.unheard.delete(id);
+      if (flow.enabled) flow('%s: published %s #%s%s', this.clientId, topic, id, unheard ? ' (no matching subscribers)' : '');
+      done(undefined, unheard);
     });
   }
 
