@@ -164,6 +164,22 @@ for (const target of targets) {
       assert.ok(got[0]!.jsonError instanceof Error);
     });
 
+    it('keeps no record of a send once it is done, QoS 0 and QoS 1 (a QoS 0 send can be done before publish returns)', async () => {
+      const t = await transport();
+      const q = uniqueName('q');
+      let got = 0;
+      await t.subscribe(q, (d) => {
+        got++;
+        void d.ack();
+      });
+      const sends: Promise<void>[] = [];
+      for (let i = 0; i < 300; i++) sends.push(t.send('inqueue', q, { i }, { fast: i % 2 === 0 }));
+      assert.ok(t.sendsInFlight > 0, 'QoS 1 sends wait for their PUBACK');
+      await Promise.all(sends);
+      assert.equal(t.sendsInFlight, 0);
+      await waitFor(() => got === 300);
+    });
+
     it('keeps an edge working after the process that made it has closed (msgflo#181)', async () => {
       const [src, tgt] = [uniqueName('a.OUT'), uniqueName('b.IN')];
       const maker = await transport('maker');

@@ -188,6 +188,11 @@ export class MqttTransport implements Transport {
     );
   }
 
+  /** Sends not done yet (QoS 1: not acknowledged by the broker; QoS 0: not written to the connection yet). */
+  get sendsInFlight(): number {
+    return this.pending.size;
+  }
+
   /** 5 or 4 (3.1.1), once connected. */
   get protocolVersion(): ProtocolVersion | undefined {
     return this.pools.control[0]?.protocolVersion;
@@ -492,6 +497,8 @@ export class MqttTransport implements Transport {
       if (Object.keys(properties).length > 0) opts.properties = properties;
     }
     const entry = { promise: undefined as unknown as Promise<void>, reject: (_err: Error) => {} };
+    // Tracked before publishing: mqtt.js calls back synchronously for a QoS 0 message written at once.
+    this.pending.add(entry);
     entry.promise = new Promise<void>((resolve, reject) => {
       entry.reject = reject;
       const succeed = () => {
@@ -508,7 +515,6 @@ export class MqttTransport implements Transport {
         else succeed();
       });
     });
-    this.pending.add(entry);
     return entry.promise;
   }
 
