@@ -29,6 +29,7 @@ import { BrokerAuthError, BrokerUnreachableError, InstanceConflictError, type Ms
 import { Backoff } from '../../util/backoff.js';
 import { debugEnabled, logger } from '../../util/logger.js';
 import type { TransportEvent } from '../types.js';
+import { gatherWrites } from './gather.js';
 import { filtersOverlap, matchingFilter, topicMatches } from './topics.js';
 
 // mqtt.js is CommonJS: required, not imported (an ESM import of it costs each participant a few MB more memory).
@@ -675,6 +676,8 @@ function connectOnce(options: LinkOptions, clientId: string, version: ProtocolVe
     let link: Link;
     try {
       client = mqtt.connect(options.url, clientOptions);
+      // Each packet as one buffer (see gather.ts); the socket exists already, its first packet (CONNECT) is written.
+      if (client.stream) gatherWrites(client.stream);
       // Synchronously, before the connection can deliver anything.
       link = hook(client);
     } catch (err) {
