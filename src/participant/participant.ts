@@ -57,10 +57,19 @@ export interface ParticipantOptions {
   snoop?: { spy?: boolean; trace?: boolean };
 }
 
-/** An input being handled: what to do if it is still running at `deadline`. */
-interface Watched {
-  deadline: number;
-  timeout(): void;
+/** One input being handled: the sends it made, its deadline, and whom to tell how it ended. */
+class InputRun {
+  sends: Promise<void>[] | undefined = undefined;
+  /** A send to an unknown port: the input fails with it once the handler is done. */
+  sendError: MsgfloError | undefined = undefined;
+  /** It failed and waits for its sends to settle; it fails even if its handler finishes meanwhile. */
+  failing = false;
+  finished = false;
+  constructor(
+    readonly port: string,
+    readonly deadline: number,
+    readonly done: (failed: boolean, err?: unknown) => void,
+  ) {}
 }
 
 interface ResolvedPort extends PortSpec {
@@ -139,7 +148,7 @@ export class Participant<In extends string = string, Out extends string = string
   private inFlight = 0;
   private drained: Array<() => void> = [];
   /** Inputs whose handler runs, with their deadline (see sweepTimeouts). */
-  private readonly watched = new Set<Watched>();
+  private readonly watched = new Set<InputRun>();
   private sweeper: unknown;
   private readonly handlerTimeoutMs: number;
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
@@ -278,21 +287,20 @@ export class Participant<In extends string = string, Out extends string = string
   async send(port: In, data: unknown): Promise<void> {
     const p = this.inports.get(port);
     if (!p) throw new UnknownPortError(this.role, port, [...this.inports.keys()], 'inport');
-    await this.process(p, data, { id: undefined, headers: {}, redelivered: false, role: this.role });
+    const meta: InputMeta = { id: undefined, headers: {}, redelivered: false, role: this.role };
+    await new Promise<void>((resolve, reject) => this.handleInput(p, data, meta, (failed, err) => (failed ? reject(err) : resolve())));
   }
 
   private onDelivery(port: ResolvedPort, delivery: Delivery): void {
-    const meta: InputMeta = { id: delivery.id, headers: delivery.headers, redelivered: delivery.redelivered, role: this.role };
-    let work: Promise<void>;
-    try {
-      if (delivery.jsonError && port.type && JSON_TYPES.has(port.type)) {
-        throw new BadJsonError(`Input on ${this.role}.${port.id}`, { cause: delivery.jsonError });
-      }
-      work = this.process(port, delivery.data, meta);
-    } catch (err) {
-      work = Promise.reject(err);
+    if (delivery.jsonError && port.type && JSON_TYPES.has(port.type)) {
+      void this.refuse(port, delivery, new BadJsonError(`Input on ${this.role}.${port.id}`, { cause: delivery.jsonError }));
+      return;
     }
-    work.then(() => delivery.ack()).catch((err: unknown) => this.refuse(port, delivery, err));
+    const meta: InputMeta = { id: delivery.id, headers: delivery.headers, redelivered: delivery.redelivered, role: this.role };
+    this.handleInput(port, delivery.data, meta, (failed, err) => {
+      if (failed) void this.refuse(port, delivery, err);
+      else delivery.ack().catch((e: unknown) => this.refuse(port, delivery, e));
+    });
   }
 
   /** An input that failed: reported on the error port, dead-lettered with its reason. */
@@ -305,85 +313,85 @@ export class Participant<In extends string = string, Out extends string = string
   }
 
   /**
-   * Run the behaviour for one input; resolves once it finished and its outputs are confirmed, rejects if it threw,
-   * failed a send, or did not finish within the handler timeout (then once the sends it made have settled).
+   * Run the behaviour for one input. `done` hears once: success when the handler finished and its outputs are
+   * confirmed; failure if it threw, sent to an unknown port, a send failed, or it ran past the handler timeout (then
+   * once the sends it made have settled, so none is left unconfirmed when the input is dead-lettered).
    */
-  private process(port: ResolvedPort, data: unknown, meta: InputMeta): Promise<void> {
+  private handleInput(port: ResolvedPort, data: unknown, meta: InputMeta, done: (failed: boolean, err?: unknown) => void): void {
     if (port.validate && !port.validate(data)) {
-      throw new SchemaError(`Input on ${this.role}.${port.id}`, (port.validate.errors ?? []).map((e) => `${e.instancePath || 'data'} ${e.message}`));
+      done(true, new SchemaError(`Input on ${this.role}.${port.id}`, (port.validate.errors ?? []).map((e) => `${e.instancePath || 'data'} ${e.message}`)));
+      return;
     }
     this.inFlight++;
-    let sends: Promise<void>[] | undefined;
-    let finished = false;
-    let sendError: MsgfloError | undefined;
-    const send = (out: Out, value: unknown): void => {
-      const p = this.outports.get(out);
-      if (!p) {
-        const err = new UnknownPortError(this.role, out, [...this.outports.keys()], 'outport');
-        if (finished) this.emit('error', err);
-        else sendError ??= err;
-        return;
-      }
-      this.emit('data', out, value);
-      if (!p.queue) return;
-      // The input's id, so a consumer can recognise the outputs of an input handled twice (not on at-most-once ports:
-      // nothing there is sent twice on purpose).
-      const fast = p.fast === true;
-      const sent = this.transport.send('outqueue', p.queue, value, fast || !meta.id ? { fast } : { fast, headers: { [HEADER.parent]: meta.id } });
-      if (finished) sent.catch((err: Error) => this.emit('error', err));
-      else (sends ??= []).push(sent);
-    };
+    const run = new InputRun(port.id, this.clock.now() + this.handlerTimeoutMs, done);
+    this.watched.add(run);
+    const send = (out: Out, value: unknown): void => this.sendFromInput(run, meta, out, value);
     let handled: Promise<void>;
     try {
       handled = this.behaviour.handle({ type: port.id as In, data, meta }, send);
     } catch (err) {
-      handled = Promise.reject(err);
+      this.failInput(run, err);
+      return;
     }
-    return new Promise<void>((resolve, reject) => {
-      const watch: Watched = {
-        deadline: this.clock.now() + this.handlerTimeoutMs,
-        timeout: () => {
-          this.watched.delete(watch);
-          fail(new HandlerError(this.role, port.id, { cause: new Error(`handler did not finish within ${this.handlerTimeoutMs} ms`) }));
-        },
-      };
-      this.watched.add(watch);
-      const end = (): boolean => {
-        if (finished) return false;
-        finished = true;
-        this.watched.delete(watch);
-        if (--this.inFlight === 0) for (const resolveDrain of this.drained.splice(0)) resolveDrain();
-        return true;
-      };
-      // A failure waits for the sends already made, so none is left unconfirmed when the input is dead-lettered.
-      // Once failing, the input fails even if its handler finishes meanwhile.
-      let failing = false;
-      const fail = (err: unknown): void => {
-        if (finished || failing) return;
-        failing = true;
-        const pending = sends;
-        if (!pending) {
-          if (end()) reject(err);
-          return;
-        }
-        void Promise.allSettled(pending).then(() => end() && reject(err));
-      };
-      const succeed = (): void => {
-        if (!failing && end()) resolve();
-      };
-      handled.then(() => {
-        if (sendError) return fail(sendError);
-        if (!sends) return succeed();
-        Promise.all(sends).then(succeed, fail);
-      }, fail);
-    });
+    handled.then(
+      () => this.handlerDone(run),
+      (err: unknown) => this.failInput(run, err),
+    );
+  }
+
+  private sendFromInput(run: InputRun, meta: InputMeta, out: Out, value: unknown): void {
+    const p = this.outports.get(out);
+    if (!p) {
+      const err = new UnknownPortError(this.role, out, [...this.outports.keys()], 'outport');
+      if (run.finished) this.emit('error', err);
+      else run.sendError ??= err;
+      return;
+    }
+    this.emit('data', out, value);
+    if (!p.queue) return;
+    // The input's id, so a consumer can recognise the outputs of an input handled twice (not on at-most-once ports:
+    // nothing there is sent twice on purpose).
+    const fast = p.fast === true;
+    const sent = this.transport.send('outqueue', p.queue, value, fast || !meta.id ? { fast } : { fast, headers: { [HEADER.parent]: meta.id } });
+    if (run.finished) sent.catch((err: Error) => this.emit('error', err));
+    else (run.sends ??= []).push(sent);
+  }
+
+  private handlerDone(run: InputRun): void {
+    if (run.sendError) return this.failInput(run, run.sendError);
+    if (!run.sends) return this.endInput(run, false);
+    Promise.all(run.sends).then(
+      () => {
+        if (!run.failing) this.endInput(run, false);
+      },
+      (err: unknown) => this.failInput(run, err),
+    );
+  }
+
+  private failInput(run: InputRun, err: unknown): void {
+    if (run.finished || run.failing) return;
+    run.failing = true;
+    if (!run.sends) return this.endInput(run, true, err);
+    void Promise.allSettled(run.sends).then(() => this.endInput(run, true, err));
+  }
+
+  private endInput(run: InputRun, failed: boolean, err?: unknown): void {
+    if (run.finished) return;
+    run.finished = true;
+    this.watched.delete(run);
+    if (--this.inFlight === 0) for (const resolveDrain of this.drained.splice(0)) resolveDrain();
+    run.done(failed, err);
   }
 
   /** Every `sweepMs`: fail the inputs whose handler has run past the timeout (one timer, not one per input). */
   private sweepTimeouts(): void {
     if (this.watched.size === 0) return;
     const now = this.clock.now();
-    for (const w of this.watched) if (w.deadline <= now) w.timeout();
+    for (const run of this.watched) {
+      if (run.deadline > now) continue;
+      this.watched.delete(run);
+      this.failInput(run, new HandlerError(this.role, run.port, { cause: new Error(`handler did not finish within ${this.handlerTimeoutMs} ms`) }));
+    }
   }
 
   /** Send on an outport outside of any input (sources); failures are reported as 'error' events. */

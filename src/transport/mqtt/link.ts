@@ -540,7 +540,8 @@ export class Link {
       this.waiting.push({ message, hold });
       return;
     }
-    const targets = route.shared ? [route.listeners[route.next++ % Math.max(1, route.listeners.length)]].filter((l) => l !== undefined) : [...route.listeners];
+    // A copy: a listener may add or remove listeners while called.
+    const targets = route.shared ? [route.listeners[route.next++ % Math.max(1, route.listeners.length)]].filter((l) => l !== undefined) : route.listeners.slice();
     if (hold) {
       hold.remaining = 0;
       for (const t of targets) if (t.manual) hold.remaining++;
