@@ -44,6 +44,8 @@ Options:
   --modes LIST           fast,alo,qos0,qos1 (default: all of each broker)
   --reps N               repetitions per arm (default 3)
   --duration MS          length of one throughput measurement (default 2000)
+  --prefetch N           inputs in flight per stage: msgflo-ts --prefetch (AMQP prefetch, MQTT receive maximum)
+                         and the bare AMQP stages' prefetch (default 50; bare MQTT stages have no such setting)
   --variants LIST        socket variants of the bare arm: default,nodelay,coalesce (default: default,nodelay)
   --experiment coalesce  also measure msgflo-ts participants with write coalescing preloaded
                          (bench/workers/coalesce-preload.js): what coalescing in the transports would give
@@ -82,6 +84,7 @@ async function main(): Promise<number> {
       modes: { type: 'string' },
       reps: { type: 'string' },
       duration: { type: 'string' },
+      prefetch: { type: 'string' },
       variants: { type: 'string' },
       experiment: { type: 'string' },
       from: { type: 'string' },
@@ -108,6 +111,8 @@ async function main(): Promise<number> {
   const reps = Number(values.reps ?? (quick ? 1 : 3));
   const durationMs = Number(values.duration ?? (quick ? 400 : 2000));
   if (!(reps >= 1) || !(durationMs >= 100)) throw new Error('--reps must be ≥ 1 and --duration ≥ 100 (ms)');
+  const prefetch = Number(values.prefetch ?? 50);
+  if (!Number.isInteger(prefetch) || prefetch < 1) throw new Error('--prefetch must be a whole number ≥ 1');
   const requireBrokers = process.env.MSGFLO_TEST_REQUIRE_BROKERS === '1';
   const verbose = values.verbose === true;
   const resultsDir = path.join(REPO, 'bench', 'results');
@@ -189,6 +194,7 @@ async function main(): Promise<number> {
       rrCount: quick ? 100 : 5000,
       rrMaxMs: quick ? 1000 : 2500,
       verbose,
+      prefetch,
       participantExecArgv: profileArgs('msgflo'),
       bareExecArgv: profileArgs('bare'),
       log,
@@ -262,6 +268,7 @@ async function main(): Promise<number> {
       loadavg: os.loadavg(),
       reps,
       durationMs,
+      prefetch,
       bareVariants,
       experiments,
       targets: TARGET,
@@ -297,7 +304,7 @@ async function main(): Promise<number> {
 }
 
 interface BenchResults {
-  meta: { date: string; quick: boolean; commit: string; node: string; cpus: number; reps: number; elapsedSeconds: number; notes: string[]; bareVariants: Variant[]; experiments: Variant[] };
+  meta: { date: string; quick: boolean; commit: string; node: string; cpus: number; reps: number; prefetch?: number; elapsedSeconds: number; notes: string[]; bareVariants: Variant[]; experiments: Variant[] };
   rows: RowResult[];
   footprints: FootprintResult[];
   scales: ScaleResult[];
@@ -312,7 +319,7 @@ function render(json: BenchResults, mdFile: string): void {
     ...(footprints.length ? [footprintTable(footprints)] : []),
     ...(scales.length ? [scaleTable(scales)] : []),
   ];
-  const header = `msgflo-ts bench${meta.quick ? ' (quick)' : ''} · ${meta.date} · ${meta.commit} · node ${meta.node} · ${meta.cpus} CPUs · ${meta.reps} rep(s) · ${meta.elapsedSeconds.toFixed(0)} s`;
+  const header = `msgflo-ts bench${meta.quick ? ' (quick)' : ''} · ${meta.date} · ${meta.commit} · node ${meta.node} · ${meta.cpus} CPUs · ${meta.reps} rep(s)${meta.prefetch !== undefined && meta.prefetch !== 50 ? ` · prefetch ${meta.prefetch}` : ''} · ${meta.elapsedSeconds.toFixed(0)} s`;
   process.stdout.write(`\n${header}\n\n${tables.map(renderText).join('\n\n')}\n${meta.notes.length ? `\n${meta.notes.join('\n')}\n` : ''}`);
   writeFileSync(mdFile, `${header}\n\n${tables.map(renderMarkdown).join('\n\n')}\n`);
 }

@@ -27,6 +27,8 @@ export interface Context {
   /** The harness's own msgflo-ts connection to the broker (bindings, cleanup). */
   admin: Transport;
   verbose: boolean;
+  /** Inputs in flight per stage (msgflo-ts --prefetch; bare AMQP prefetch). */
+  prefetch: number;
   /** Extra node options for msgflo-ts participants (e.g. --cpu-prof). */
   participantExecArgv: string[];
   /** Extra node options for bare stages. */
@@ -67,7 +69,7 @@ export async function startParticipant(ctx: Context, file: 'Relay.js' | 'Sink.js
   const proc = new Proc(
     role,
     path.join(REPO, 'bin', 'msgflo-participant.js'),
-    [path.join(REPO, 'bench', 'participants', file), '--name', role, '--broker', ctx.broker.url, '--prefetch', '50'],
+    [path.join(REPO, 'bench', 'participants', file), '--name', role, '--broker', ctx.broker.url, '--prefetch', String(ctx.prefetch)],
     { env: { MSGFLO_BENCH_FAST: isFast(ctx.mode) ? '1' : '0' }, execArgv, verbose: ctx.verbose },
   );
   try {
@@ -83,7 +85,7 @@ export async function startParticipant(ctx: Context, file: 'Relay.js' | 'Sink.js
 export function startBare(ctx: Context, name: string, options: Record<string, unknown>): Promise<Proc> {
   const amqp = ctx.broker.protocol === 'amqp';
   const file = amqp ? 'bare-amqp.js' : 'bare-mqtt.js';
-  const modeOptions = amqp ? { mode: ctx.mode, prefetch: 50 } : { qos: ctx.mode === 'qos0' ? 0 : 1 };
+  const modeOptions = amqp ? { mode: ctx.mode, prefetch: ctx.prefetch } : { qos: ctx.mode === 'qos0' ? 0 : 1 };
   return startWorker(name, file, { url: ctx.broker.url, ...modeOptions, ...options }, { execArgv: execArgvFor(ctx.bareExecArgv, name), verbose: ctx.verbose }, 30_000);
 }
 

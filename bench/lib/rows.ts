@@ -25,6 +25,8 @@ export interface RowOptions {
   rrCount: number;
   rrMaxMs: number;
   verbose: boolean;
+  /** Inputs in flight per stage. */
+  prefetch: number;
   participantExecArgv: string[];
   bareExecArgv: string[];
   log(line: string): void;
@@ -60,6 +62,7 @@ export async function runRow(workload: WorkloadId, broker: Broker, mode: Mode, o
     prefix: uniquePrefix(),
     admin,
     verbose: o.verbose,
+    prefetch: o.prefetch,
     participantExecArgv: o.participantExecArgv,
     bareExecArgv: o.bareExecArgv,
   };
