@@ -3,6 +3,7 @@ import { ErrorCodes } from '../../src/errors.js';
 import { defineParticipant } from '../../src/participant/definition.js';
 import { Participant } from '../../src/participant/participant.js';
 import { parseDiscovery } from '../../src/protocol/discovery.js';
+import { DirectTransport } from '../../src/transport/direct/index.js';
 import { connectTransport } from '../../src/transport/index.js';
 import type { InMessage, Transport } from '../../src/transport/types.js';
 import { FakeClock } from '../../src/util/clock.js';
@@ -173,5 +174,85 @@ describe('participant heartbeats (fake clock)', () => {
     const p = new Participant(misbehaving, t, { role: 'x', env: { MSGFLO_DISCOVERY_PERIOD: '22' } });
     assert.equal(p.heartbeat, 10);
     await t.close();
+  });
+});
+
+describe('participant outputs and timeouts (in-memory transport)', () => {
+  const open: Array<{ stop(): Promise<void> } | Transport> = [];
+  afterEach(async () => {
+    for (const o of open.splice(0).reverse()) await ('stop' in o ? o.stop() : o.close());
+  });
+
+  it('marks at-least-once outputs with the id of their input (x-msgflo-parent); at-most-once outputs carry no ids', async () => {
+    const url = `direct://${uniqueName('p')}`;
+    const role = uniqueName('two');
+    const definition = defineParticipant({
+      component: 'Two',
+      inports: [{ id: 'in', type: 'any' }],
+      outports: [
+        { id: 'out', type: 'any' },
+        { id: 'tele', type: 'any', fast: true },
+      ],
+      process: (_port, data, send) => {
+        send('out', data);
+        send('tele', data);
+      },
+    });
+    const participant = new Participant(definition, await connectTransport(url), { role });
+    await participant.start();
+    open.push(participant);
+    const observer = await connectTransport(url);
+    open.push(observer);
+    const out = new Collector<InMessage>();
+    const tele = new Collector<InMessage>();
+    await observer.tap('outqueue', `${role}.OUT`, out.push);
+    await observer.tap('outqueue', `${role}.TELE`, tele.push);
+    await observer.send('inqueue', `${role}.IN`, { n: 1 }, { id: 'input-1' });
+    const [o] = await out.waitCount(1);
+    const [t] = await tele.waitCount(1);
+    assert.equal(o!.headers['x-msgflo-parent'], 'input-1');
+    assert.ok(o!.id && o!.id !== 'input-1', 'the output has an id of its own');
+    assert.equal(t!.id, undefined);
+    assert.equal(t!.headers['x-msgflo-parent'], undefined);
+  });
+
+  it('times the handler, not the wait for its outputs to be confirmed', async () => {
+    const url = `direct://${uniqueName('p')}`;
+    const role = uniqueName('slow');
+    /** Confirms every send only after 600 ms, as a busy broker would. */
+    class SlowConfirms extends DirectTransport {
+      override async send(...args: Parameters<DirectTransport['send']>): Promise<void> {
+        await sleep(600);
+        return super.send(...args);
+      }
+    }
+    const slow = new SlowConfirms(url);
+    await slow.connect();
+    const definition = defineParticipant({
+      component: 'Quick',
+      inports: [{ id: 'in', type: 'any' }],
+      outports: [{ id: 'out', type: 'any' }],
+      process: (_port, data, send) => send('out', data),
+    });
+    const participant = new Participant(definition, slow, { role, handlerTimeoutMs: 200 });
+    await participant.start();
+    open.push(participant);
+    const observer = await connectTransport(url);
+    open.push(observer);
+    const out = new Collector<InMessage>();
+    const dead = new Collector<InMessage>();
+    await observer.tap('outqueue', `${role}.OUT`, out.push);
+    await observer.subscribe(`dead-${role}.IN`, (d) => {
+      void d.ack();
+      dead.push(d);
+    });
+    const failed: string[] = [];
+    participant.on('failed', (_port, err) => failed.push(err.message));
+    await observer.send('inqueue', `${role}.IN`, 'x');
+    await out.waitCount(1, 5000);
+    // A timed-out input would be failed once its send settled, reported (another slow send), then dead-lettered.
+    await sleep(1500);
+    assert.deepEqual(failed, []);
+    assert.equal(dead.items.length, 0);
   });
 });

@@ -2,10 +2,11 @@ import assert from 'node:assert/strict';
 import { assign, setup } from 'xstate';
 import { ErrorCodes } from '../../src/errors.js';
 import { defineParticipant, defineStatechartParticipant, type PortEvent } from '../../src/participant/definition.js';
+import { ChartBehaviour } from '../../src/participant/chart.js';
 import { Participant } from '../../src/participant/participant.js';
 import { SnoopLease, setSnoop } from '../../src/participant/snoop.js';
 import { parseSpyMessage, parseTraceMessage } from '../../src/protocol/snoop.js';
-import { stripTrace } from '../../src/statechart/index.js';
+import { FunctionChart, stripTrace } from '../../src/statechart/index.js';
 import { connectTransport } from '../../src/transport/index.js';
 import type { InMessage, SnoopReceived, Transport } from '../../src/transport/types.js';
 import { FakeClock } from '../../src/util/clock.js';
@@ -337,5 +338,25 @@ describe('spy and trace on the snoop channel (in-memory transport)', () => {
     await out.waitCount(400);
     assert.ok(p.snoop.stats.dropped > 0, 'lines were dropped rather than waited for');
     assert.equal(p.snoop.stats.published, 256);
+  });
+});
+
+describe('chart behaviours that load their engine first', () => {
+  it('start once, however many inputs come while the engine loads, and never build before it is loaded', async () => {
+    let loaded = false;
+    let builds = 0;
+    const calls: unknown[] = [];
+    const behaviour = new ChartBehaviour(
+      ({ host, observer }) => {
+        assert.ok(loaded, 'built before its engine was loaded');
+        builds++;
+        return new FunctionChart('c', (_type, data) => void calls.push(data), host, observer);
+      },
+      () => sleep(50).then(() => void (loaded = true)),
+    );
+    const meta = { id: undefined, headers: {}, redelivered: false, role: 'c' };
+    await Promise.all([behaviour.handle({ type: 'in', data: 1, meta }, () => {}), behaviour.handle({ type: 'in', data: 2, meta }, () => {})]);
+    assert.equal(builds, 1);
+    assert.deepEqual(calls, [1, 2]);
   });
 });

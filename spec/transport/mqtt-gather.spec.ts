@@ -63,17 +63,20 @@ describe('MQTT socket write gathering', () => {
     assert.deepEqual(socket.received, [[Buffer.from('connect')]]);
   });
 
-  it('says false only while the socket waits for drain, so a caller that waits for drain gets one', async () => {
-    const socket = new RecordingSocket(4);
+  it('says false once what is gathered would fill the socket, and a drain follows', async () => {
+    const socket = new RecordingSocket(8);
     gatherWrites(socket as never);
     socket.cork();
-    assert.equal(socket.write(Buffer.from('0123456789')), true, 'nothing is buffered in the socket yet');
+    assert.equal(socket.write(Buffer.from('0123')), true, 'below the high-water mark');
+    assert.equal(socket.write(Buffer.from('4567')), false, 'what is gathered reaches it');
     socket.uncork();
-    assert.equal(socket.writableNeedDrain, true);
-    socket.cork();
-    assert.equal(socket.write(Buffer.from('x')), false);
-    socket.uncork();
+    assert.equal(socket.writableNeedDrain, true, 'the socket itself said false at the flush');
     await new Promise((resolve) => socket.once('drain', resolve));
+    socket.cork();
+    assert.equal(socket.write(Buffer.from('x')), true);
+    socket.uncork();
+    await tick();
+    assert.deepEqual(socket.received.map((chunks) => Buffer.concat(chunks).toString()), ['01234567', 'x']);
   });
 
   it('fails the callbacks of what was gathered when the socket is destroyed before the flush', () => {

@@ -11,6 +11,9 @@ import { Collector, sleep, waitFor } from '../helpers/wait.js';
 
 const run = promisify(execFile);
 
+/** The message id each send attempt on a FlakyTransport was given (undefined: the wrapper left it to the transport). */
+const attemptIds: Array<string | undefined> = [];
+
 /** A direct transport whose "connection" can be dropped, as a broker would drop a socket. */
 class FlakyTransport extends DirectTransport {
   private lostListeners = new Set<(e: TransportEvent) => void>();
@@ -25,6 +28,7 @@ class FlakyTransport extends DirectTransport {
     for (const l of this.lostListeners) l({ type: 'disconnect', error: new Error('connection reset') });
   }
   override async send(...args: Parameters<DirectTransport['send']>): Promise<void> {
+    attemptIds.push(args[3]?.id);
     if (this.dropped) throw new TransportClosedError('send');
     return super.send(...args);
   }
@@ -91,9 +95,12 @@ describe('reconnecting transport (in-memory, connection dropped on purpose)', ()
       got.push(d);
     });
     await connections[0]!.drop();
+    attemptIds.length = 0;
     await transport.send('inqueue', 'ids.IN', 'x');
     const [m] = await got.waitCount(1);
-    assert.ok(m!.id, 'the send got an id before its first attempt');
+    assert.ok(attemptIds.length >= 1 && attemptIds[0] !== undefined, 'the wrapper fixed the id before the first attempt');
+    assert.ok(attemptIds.every((id) => id === attemptIds[0]), 'every attempt carries that id');
+    assert.equal(m!.id, attemptIds[0]);
   });
 
   it('rejects what still waits when it is closed', async () => {

@@ -52,8 +52,9 @@ export class ChartBehaviour<In extends string = string, Out extends string = str
   private current: { send: SendFn<string>; work: PromiseLike<unknown>[] | undefined } | undefined;
   private busy = false;
 
-  /** What `build` needs loaded first (start() waits for it). */
+  /** What `build` needs loaded first (every start() waits for it, however many are asked for meanwhile). */
   private prepare: (() => Promise<void>) | undefined;
+  private preparing: Promise<void> | undefined;
 
   constructor(build: (context: ChartContext) => Chart, prepare?: () => Promise<void>) {
     this.build = build;
@@ -67,10 +68,11 @@ export class ChartBehaviour<In extends string = string, Out extends string = str
 
   start(runtime: BehaviourRuntime): void | Promise<void> {
     if (this.chart) return;
-    const prepare = this.prepare;
-    if (prepare) {
-      this.prepare = undefined;
-      return prepare().then(() => this.start(runtime));
+    if (this.prepare) {
+      this.preparing ??= this.prepare().then(() => {
+        this.prepare = undefined;
+      });
+      return this.preparing.then(() => this.start(runtime));
     }
     this.runtime = runtime;
     const snoop = runtime.snoop;

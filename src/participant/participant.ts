@@ -218,7 +218,6 @@ export class Participant<In extends string = string, Out extends string = string
   async start(): Promise<void> {
     if (this.state !== 'new') throw new Error(`participant ${this.role} already started`);
     this.state = 'running';
-    this.sweeper = this.clock.setInterval(() => this.sweepTimeouts(), Math.min(1000, Math.max(10, this.handlerTimeoutMs / 10)));
     for (const p of this.outports.values()) if (p.queue) await this.transport.createQueue('outqueue', p.queue, { persistent: !p.fast });
     // On a keyed network, inputs that do not decrypt are dead-lettered by the transport: report them as failed.
     this.unlisten = this.transport.on((event) => {
@@ -325,6 +324,7 @@ export class Participant<In extends string = string, Out extends string = string
     this.inFlight++;
     const run = new InputRun(port.id, this.clock.now() + this.handlerTimeoutMs, done);
     this.watched.add(run);
+    this.sweeper ??= this.startSweeper();
     const send = (out: Out, value: unknown): void => this.sendFromInput(run, meta, out, value);
     let handled: Promise<void>;
     try {
@@ -358,6 +358,8 @@ export class Participant<In extends string = string, Out extends string = string
   }
 
   private handlerDone(run: InputRun): void {
+    // The timeout is the handler's: waiting for the broker to confirm its outputs is not timed.
+    this.watched.delete(run);
     if (run.sendError) return this.failInput(run, run.sendError);
     if (!run.sends) return this.endInput(run, false);
     Promise.all(run.sends).then(
@@ -379,11 +381,28 @@ export class Participant<In extends string = string, Out extends string = string
     if (run.finished) return;
     run.finished = true;
     this.watched.delete(run);
+    if (this.watched.size === 0 && this.state !== 'running') this.stopSweeper();
     if (--this.inFlight === 0) for (const resolveDrain of this.drained.splice(0)) resolveDrain();
     run.done(failed, err);
   }
 
-  /** Every `sweepMs`: fail the inputs whose handler has run past the timeout (one timer, not one per input). */
+  /**
+   * One timer for every input's handler timeout, not one per input: created with the first input, kept while the
+   * participant runs (re-arming it per input would cost what it saves), cleared when it stops.
+   */
+  private startSweeper(): unknown {
+    const timer = this.clock.setInterval(() => this.sweepTimeouts(), Math.min(1000, Math.max(10, this.handlerTimeoutMs / 10)));
+    (timer as { unref?: () => void } | undefined)?.unref?.();
+    return timer;
+  }
+
+  private stopSweeper(): void {
+    if (this.sweeper === undefined) return;
+    this.clock.clearInterval(this.sweeper);
+    this.sweeper = undefined;
+  }
+
+  /** Fail the inputs whose handler has run past the timeout. */
   private sweepTimeouts(): void {
     if (this.watched.size === 0) return;
     const now = this.clock.now();
@@ -438,7 +457,7 @@ export class Participant<In extends string = string, Out extends string = string
         });
       });
     }
-    this.clock.clearInterval(this.sweeper);
+    if (this.watched.size === 0) this.stopSweeper();
     await this.behaviour.stop?.();
     await this.definition.stop?.();
     // The drain above takes the time it needs; the broker steps after it get their own budget.

@@ -27,8 +27,8 @@ export function gatherWrites(socket: Duplex): void {
     parts = [];
     bytes = 0;
     callbacks = [];
-    if (socket.destroyed) {
-      const err = new Error('socket destroyed before the write');
+    if (socket.destroyed || !socket.writable) {
+      const err = new Error('socket closed before the write');
       for (const cb of waiting) cb(err);
       return;
     }
@@ -55,7 +55,8 @@ export function gatherWrites(socket: Duplex): void {
     parts.push(buf);
     bytes += buf.length;
     if (typeof cb === 'function') callbacks.push(cb as WriteCallback);
-    // What the socket would say: false only while it waits for 'drain' (so a caller that waits for it gets one).
-    return !socket.writableNeedDrain;
+    // What the socket will say when the gathered buffer reaches it (nothing leaves it before then: the flush comes in
+    // this same turn), so a caller told false gets its 'drain'.
+    return !socket.writableNeedDrain && socket.writableLength + bytes < socket.writableHighWaterMark;
   } as Duplex['write'];
 }

@@ -247,6 +247,7 @@ export class MqttTransport implements Transport {
       await Promise.all(Object.values(this.linkOpening).map((p) => p?.catch(() => undefined)));
       await Promise.all([...this.pools.control, ...this.pools.data].map((l) => l.close()));
       for (const p of this.pending) p.reject(new TransportClosedError('confirm a publish'));
+      this.pending.clear();
       for (const marker of this.markers.values()) marker.seen();
       debug('closed %s', this.url);
     })();
@@ -509,11 +510,15 @@ export class MqttTransport implements Transport {
         this.pending.delete(entry);
         reject(err);
       };
-      link.publishThen(topic, payload, opts, (err, unheard) => {
-        if (err) fail(err);
-        else if (unheard && options.untilHeard) this.publishAgainUntilHeard(link, topic, payload, opts).then(succeed, fail);
-        else succeed();
-      });
+      try {
+        link.publishThen(topic, payload, opts, (err, unheard) => {
+          if (err) fail(err);
+          else if (unheard && options.untilHeard) this.publishAgainUntilHeard(link, topic, payload, opts).then(succeed, fail);
+          else succeed();
+        });
+      } catch (err) {
+        fail(err as Error);
+      }
     });
     return entry.promise;
   }

@@ -127,7 +127,11 @@ export class MqttDelivery implements Delivery {
   ack(): Promise<void> {
     if (!this.done) {
       this.done = true;
-      this.received.settle();
+      try {
+        this.received.settle();
+      } catch (err) {
+        return Promise.reject(err);
+      }
     }
     return RESOLVED;
   }
