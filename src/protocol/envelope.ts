@@ -21,6 +21,14 @@ export function newMessageId(): string {
   return ID_PREFIX + (++idCounter).toString(36);
 }
 
+/**
+ * The id a send carries: the one given, else a new one — except for at-most-once (`fast`) sends, which are never
+ * sent again, so there is no duplicate to recognise and they carry none.
+ */
+export function sendId(options: { id?: string; fast?: boolean }): string | undefined {
+  return options.id ?? (options.fast ? undefined : newMessageId());
+}
+
 /** Encode data as a JSON body (msgflo bodies are JSON). */
 export function encodeBody(data: unknown): Buffer {
   return Buffer.from(JSON.stringify(data === undefined ? null : data));

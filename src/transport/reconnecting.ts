@@ -8,7 +8,7 @@
  * TransportClosedError, never dropped silently.
  */
 import { MsgfloError, TransportClosedError, reasonOf } from '../errors.js';
-import { newMessageId } from '../protocol/envelope.js';
+import { sendId } from '../protocol/envelope.js';
 import type { SnoopChannel } from '../protocol/snoop.js';
 import { Backoff, delay } from '../util/backoff.js';
 import { logger } from '../util/logger.js';
@@ -241,7 +241,8 @@ export class ReconnectingTransport implements Transport {
 
   send(kind: QueueKind, name: string, data: unknown, options: SendOptions = {}): Promise<void> {
     // One id for every attempt, so a resend after a lost confirm is recognisable as a duplicate.
-    const opts = options.id !== undefined || options.fast ? options : { ...options, id: newMessageId() };
+    const id = sendId(options);
+    const opts = id === options.id ? options : { ...options, id };
     return this.withConnection('send', (t) => t.send(kind, name, data, opts));
   }
 

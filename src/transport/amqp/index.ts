@@ -12,7 +12,7 @@ import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { createRequire } from 'node:module';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { codeOf, maskUrl, QueueNotFoundError, reasonOf, TransportClosedError } from '../../errors.js';
-import { decodeBody, encodeBody, HEADER, newMessageId } from '../../protocol/envelope.js';
+import { decodeBody, encodeBody, HEADER, newMessageId, sendId } from '../../protocol/envelope.js';
 import { deadLetterName, DISCOVERY_QUEUE } from '../../protocol/naming.js';
 import { SNOOP_EXCHANGE, type SnoopChannel, parseSnoopRoutingKey, snoopBindingKey, snoopRoutingKey } from '../../protocol/snoop.js';
 import { logger } from '../../util/logger.js';
@@ -470,7 +470,7 @@ export class AmqpTransport implements Transport {
     const publisher = this.publisher;
     if (!publisher) throw new TransportClosedError(what);
     const fast = options.fast === true;
-    const id = options.id ?? (fast ? undefined : newMessageId());
+    const id = sendId(options);
     const toQueue = kind === 'inqueue';
     try {
       await publisher.publish({

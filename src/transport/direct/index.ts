@@ -1,5 +1,5 @@
 import { QueueNotFoundError, TransportClosedError } from '../../errors.js';
-import { HEADER, decodeBody, encodeBody, newMessageId } from '../../protocol/envelope.js';
+import { HEADER, decodeBody, encodeBody, sendId } from '../../protocol/envelope.js';
 import { DISCOVERY_QUEUE, deadLetterName } from '../../protocol/naming.js';
 import type { SnoopChannel } from '../../protocol/snoop.js';
 import type { TransportOptions } from '../index.js';
@@ -91,7 +91,7 @@ export class DirectTransport implements Transport {
   }
 
   private stored(data: unknown, options: SendOptions = {}): StoredMessage {
-    const id = options.id ?? (options.fast ? undefined : newMessageId());
+    const id = sendId(options);
     const headers: Record<string, string> = { ...options.headers };
     if (id !== undefined) headers[HEADER.id] = id;
     return { body: encodeBody(data), headers, id, redelivered: false };

@@ -23,7 +23,7 @@
 import { randomBytes } from 'node:crypto';
 import type { IClientPublishOptions } from 'mqtt';
 import { BrokerUrlError, TransportClosedError, codeOf, maskUrl, reasonOf } from '../../errors.js';
-import { decodeBody, encodeBody, HEADER, newMessageId } from '../../protocol/envelope.js';
+import { decodeBody, encodeBody, HEADER, sendId } from '../../protocol/envelope.js';
 import { type SnoopChannel, parseSnoopTopic, snoopFilter, snoopTopic } from '../../protocol/snoop.js';
 import { Backoff, delay } from '../../util/backoff.js';
 import { logger } from '../../util/logger.js';
@@ -284,7 +284,7 @@ export class MqttTransport implements Transport {
     const given = options.headers;
     // Only a bridge may say a message was relayed (followers drop relayed copies of what they read directly).
     if (given) for (const k in given) if (k !== HEADER.via && k !== HEADER.relayed) headers[k] = given[k]!;
-    const id = options.id ?? (options.fast ? undefined : newMessageId());
+    const id = sendId(options);
     if (id !== undefined) headers[HEADER.id] = id;
     return this.publish(name, encodeBody(data), { qos: options.fast ? 0 : 1, headers, untilHeard: !options.fast });
   }
