@@ -1,8 +1,7 @@
-import { createRequire } from 'node:module';
 import type { Debugger, Debug } from 'debug';
+import { requireCjs } from './cjs.js';
 
-// debug is CommonJS; required, not imported: an ESM import of it costs a participant about 4 MB more memory.
-const createDebug = createRequire(import.meta.url)('debug') as Debug;
+const createDebug = requireCjs('debug') as Debug;
 
 /** Namespaced debug logger: `DEBUG=msgflo*` shows them all, `DEBUG=msgflo:amqp` one. */
 export function logger(namespace: string): Debugger {

@@ -9,12 +9,12 @@
 import type { Duplex } from 'node:stream';
 import { coalesceWrites } from './coalesce.js';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
-import { createRequire } from 'node:module';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { codeOf, maskUrl, QueueNotFoundError, reasonOf, TransportClosedError } from '../../errors.js';
 import { decodeBody, encodeBody, HEADER, newMessageId, sendId } from '../../protocol/envelope.js';
 import { deadLetterName, DISCOVERY_QUEUE } from '../../protocol/naming.js';
 import { SNOOP_EXCHANGE, type SnoopChannel, parseSnoopRoutingKey, snoopBindingKey, snoopRoutingKey } from '../../protocol/snoop.js';
+import { requireCjs } from '../../util/cjs.js';
 import { logger } from '../../util/logger.js';
 import type { TransportOptions } from '../index.js';
 import type {
@@ -38,8 +38,7 @@ import { connectError, isNotFound, ReplyCode } from './errors.js';
 import { Publisher } from './publisher.js';
 import { createSteps, deadLetterExchangeStep, discoverySteps, removeSteps, roundRobinExchange, type Step } from './topology.js';
 
-// amqplib is CommonJS: required, not imported (an ESM import of it costs each participant a few MB more memory).
-const { connect: amqpConnect } = createRequire(import.meta.url)('amqplib') as typeof import('amqplib');
+const { connect: amqpConnect } = requireCjs('amqplib') as typeof import('amqplib');
 
 const log = logger('amqp');
 const { NOT_FOUND, PRECONDITION_FAILED } = ReplyCode;

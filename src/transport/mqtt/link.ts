@@ -23,17 +23,16 @@
  * session still had for a binding removed meanwhile).
  */
 import { randomBytes } from 'node:crypto';
-import { createRequire } from 'node:module';
 import type { IClientOptions, IClientPublishOptions, IPublishPacket, MqttClient } from 'mqtt';
 import { BrokerAuthError, BrokerUnreachableError, InstanceConflictError, type MsgfloError } from '../../errors.js';
 import { Backoff } from '../../util/backoff.js';
+import { requireCjs } from '../../util/cjs.js';
 import { debugEnabled, logger } from '../../util/logger.js';
 import type { TransportEvent } from '../types.js';
 import { gatherWrites } from './gather.js';
 import { filtersOverlap, matchingFilter, topicMatches } from './topics.js';
 
-// mqtt.js is CommonJS: required, not imported (an ESM import of it costs each participant a few MB more memory).
-const mqtt = createRequire(import.meta.url)('mqtt') as typeof import('mqtt');
+const mqtt = requireCjs('mqtt') as typeof import('mqtt');
 
 const debug = logger('mqtt');
 /** Per message (DEBUG=msgflo:mqtt:flow): deliveries, PUBACKs held and sent. */
