@@ -7,24 +7,26 @@ import type { Received } from './link.js';
 /** Headers that are bookkeeping of this adapter, not the sender's: not shown to handlers, never forwarded. */
 const INTERNAL_HEADERS: ReadonlySet<string> = new Set([HEADER.id, HEADER.via, HEADER.relayed]);
 
-/** All MQTT 5 user properties, one value each (the first, if a name repeats). */
+/** A user property's value as msgflo-ts reads it: the first, if the name repeats; strings only. */
+function firstValue(value: string | string[] | undefined): string | undefined {
+  const v = Array.isArray(value) ? value[0] : value;
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** All MQTT 5 user properties, one value each. */
 export function userProperties(packet: IPublishPacket): Headers {
   const props = packet.properties?.userProperties;
   const out: Headers = {};
-  if (!props) return out;
   for (const key in props) {
-    const value = props[key];
-    const v = Array.isArray(value) ? value[0] : value;
-    if (typeof v === 'string') out[key] = v;
+    const v = firstValue(props[key]);
+    if (v !== undefined) out[key] = v;
   }
   return out;
 }
 
-/** One user property of `packet` (the first value, if the name repeats), without copying the others. */
+/** One user property of `packet`, without copying the others. */
 export function userProperty(packet: IPublishPacket, name: string): string | undefined {
-  const value = packet.properties?.userProperties?.[name];
-  const v = Array.isArray(value) ? value[0] : value;
-  return typeof v === 'string' ? v : undefined;
+  return firstValue(packet.properties?.userProperties?.[name]);
 }
 
 /**
@@ -74,14 +76,11 @@ function readHeaders(packet: IPublishPacket): { headers: Headers; id: string | u
   const props = packet.properties?.userProperties;
   const headers: Headers = {};
   let id: string | undefined;
-  if (props) {
-    for (const key in props) {
-      const value = props[key];
-      const v = Array.isArray(value) ? value[0] : value;
-      if (typeof v !== 'string') continue;
-      if (key === HEADER.id) id = v;
-      else if (!INTERNAL_HEADERS.has(key)) headers[key] = v;
-    }
+  for (const key in props) {
+    const v = firstValue(props[key]);
+    if (v === undefined) continue;
+    if (key === HEADER.id) id = v;
+    else if (!INTERNAL_HEADERS.has(key)) headers[key] = v;
   }
   return { headers, id };
 }
