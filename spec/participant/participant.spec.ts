@@ -183,6 +183,15 @@ describe('participant outputs and timeouts (in-memory transport)', () => {
     for (const o of open.splice(0).reverse()) await ('stop' in o ? o.stop() : o.close());
   });
 
+  /** Start `participant` and an observer on the same in-memory broker (`url`); both are stopped after the test. */
+  async function started(participant: Participant, url: string): Promise<Transport> {
+    await participant.start();
+    open.push(participant);
+    const observer = await connectTransport(url);
+    open.push(observer);
+    return observer;
+  }
+
   it('marks at-least-once outputs with the id of their input (x-msgflo-parent); at-most-once outputs carry no ids', async () => {
     const url = `direct://${uniqueName('p')}`;
     const role = uniqueName('two');
@@ -198,11 +207,7 @@ describe('participant outputs and timeouts (in-memory transport)', () => {
         send('tele', data);
       },
     });
-    const participant = new Participant(definition, await connectTransport(url), { role });
-    await participant.start();
-    open.push(participant);
-    const observer = await connectTransport(url);
-    open.push(observer);
+    const observer = await started(new Participant(definition, await connectTransport(url), { role }), url);
     const out = new Collector<InMessage>();
     const tele = new Collector<InMessage>();
     await observer.tap('outqueue', `${role}.OUT`, out.push);
@@ -235,10 +240,7 @@ describe('participant outputs and timeouts (in-memory transport)', () => {
       process: (_port, data, send) => send('out', data),
     });
     const participant = new Participant(definition, slow, { role, handlerTimeoutMs: 200 });
-    await participant.start();
-    open.push(participant);
-    const observer = await connectTransport(url);
-    open.push(observer);
+    const observer = await started(participant, url);
     const out = new Collector<InMessage>();
     const dead = new Collector<InMessage>();
     await observer.tap('outqueue', `${role}.OUT`, out.push);
