@@ -497,38 +497,42 @@ export class MqttTransport implements Transport {
       if (options.expiry !== undefined) properties.messageExpiryInterval = options.expiry;
       if (Object.keys(properties).length > 0) opts.properties = properties;
     }
-    const entry = { promise: undefined as unknown as Promise<void>, reject: (_err: Error) => {} };
+    let resolve!: () => void;
+    let reject!: (err: Error) => void;
+    const promise = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    const entry = { promise, reject };
     // Tracked before publishing: mqtt.js calls back synchronously for a QoS 0 message written at once.
     this.pending.add(entry);
-    entry.promise = new Promise<void>((resolve, reject) => {
-      entry.reject = reject;
-      const succeed = () => {
-        this.pending.delete(entry);
-        resolve();
-      };
-      const fail = (err: Error) => {
-        this.pending.delete(entry);
-        reject(err);
-      };
-      try {
-        link.publishThen(topic, payload, opts, (err, unheard) => {
-          if (err) fail(err);
-          else if (unheard && options.untilHeard) this.publishAgainUntilHeard(link, topic, payload, opts).then(succeed, fail);
-          else succeed();
-        });
-      } catch (err) {
-        fail(err as Error);
-      }
-    });
-    return entry.promise;
+    const succeed = () => {
+      this.pending.delete(entry);
+      resolve();
+    };
+    const fail = (err: Error) => {
+      this.pending.delete(entry);
+      reject(err);
+    };
+    try {
+      link.publishThen(topic, payload, opts, (err, unheard) => {
+        if (err) fail(err);
+        else if (unheard && options.untilHeard) this.publishAgainUntilHeard(link, topic, payload, opts).then(succeed, fail);
+        else succeed();
+      });
+    } catch (err) {
+      fail(err as Error);
+    }
+    return promise;
   }
 
   /**
    * After the broker said nobody took a message meant for a participant (`untilHeard`). A broker that restarted from
    * its persistence file may have sessions whose subscriptions do not work until their clients subscribe again
-   * (Mosquitto 2.0 restores shared subscriptions that way): it then answers "no matching subscribers" and the message is gone. So, for a while after one of our
-   * connections came back (UNHEARD_GRACE_MS), such a publish is made again (with its id: nobody got it) until some
-   * subscription takes it or the while is over; at other times "no subscribers" is what it says (an unbound outport).
+   * (Mosquitto 2.0 restores shared subscriptions that way): it then answers "no matching subscribers" and the message
+   * is gone. So, for a while after one of our connections came back (UNHEARD_GRACE_MS), such a publish is made again
+   * (with its id: nobody got it) until some subscription takes it or the while is over; at other times "no
+   * subscribers" is what it says (an unbound outport).
    */
   private async publishAgainUntilHeard(link: Link, topic: string, payload: Buffer, opts: IClientPublishOptions): Promise<void> {
     const backoff = new Backoff({ initialMs: 100, maxMs: 2000 });
