@@ -11,6 +11,7 @@ export const ErrorCodes = {
   LIBRARY_INVALID: 'MSGFLO_ERR_LIBRARY_INVALID',
   DISCOVERY_INVALID: 'MSGFLO_ERR_DISCOVERY_INVALID',
   BAD_JSON: 'MSGFLO_ERR_BAD_JSON',
+  BAD_ENCODING: 'MSGFLO_ERR_BAD_ENCODING',
   SCHEMA: 'MSGFLO_ERR_SCHEMA',
   QUEUE_NOT_FOUND: 'MSGFLO_ERR_QUEUE_NOT_FOUND',
   BROKER_UNREACHABLE: 'MSGFLO_ERR_BROKER_UNREACHABLE',
@@ -125,6 +126,15 @@ export class BadJsonError extends MsgfloError {
     super(ErrorCodes.BAD_JSON, `${what} is not valid JSON${detail}`, {
       ...options,
       hint: "Quote JSON for the shell, e.g. --json '{\"a\": 1}'.",
+    });
+  }
+}
+
+/** A body that is not valid UTF-8: passed on as it is to nobody (it would be altered by decoding), dead-lettered. */
+export class BadEncodingError extends MsgfloError {
+  constructor(queue: string) {
+    super(ErrorCodes.BAD_ENCODING, `A message on '${queue}' is not valid UTF-8 text (so not JSON either)`, {
+      hint: 'Send JSON or UTF-8 text; to carry bytes, encode them (e.g. base64 in a JSON string). The message is kept, unaltered, in the dead-letter queue.',
     });
   }
 }

@@ -3,10 +3,11 @@
  * shape, near-misses of a port's schema, deep nesting, bad UTF-8 — sent raw to a real participant process with a
  * typed inport (`num`), a schema'd one (`obj`) and an untyped one (`any`), on RabbitMQ and on Mosquitto. Each
  * refusal must carry its code on the `error` outport and in the dead letter (MSGFLO_ERR_BAD_JSON /
- * MSGFLO_ERR_SCHEMA), each accepted body must come out, a control stream interleaved with the garbage must arrive
+ * MSGFLO_ERR_SCHEMA; MSGFLO_ERR_BAD_ENCODING on any port for a body that is not UTF-8), each accepted body must come out, a control stream interleaved with the garbage must arrive
  * whole, and the participant must still be running (and stop cleanly) at the end.
  */
 import assert from 'node:assert/strict';
+import { isUtf8 } from 'node:buffer';
 import { connectTransport } from '../../src/transport/index.js';
 import type { InMessage, Transport } from '../../src/transport/types.js';
 import { AMQP_URL, MQTT_URL, requireBroker, uniqueName } from '../helpers/brokers.js';
@@ -20,7 +21,7 @@ const COUNT = 1000;
 const CONTROL_EVERY = 4;
 const PORTS = ['num', 'obj', 'any'] as const;
 type Port = (typeof PORTS)[number];
-type Outcome = 'accepted' | 'MSGFLO_ERR_BAD_JSON' | 'MSGFLO_ERR_SCHEMA';
+type Outcome = 'accepted' | 'MSGFLO_ERR_BAD_JSON' | 'MSGFLO_ERR_SCHEMA' | 'MSGFLO_ERR_BAD_ENCODING';
 
 function parse(body: Buffer): { json: boolean; data?: unknown } {
   try {
@@ -41,6 +42,8 @@ function fitsObj(d: unknown): boolean {
 
 /** What the participant must do with `body` on `port`. */
 function expected(port: Port, body: Buffer): Outcome {
+  // Not UTF-8: refused on every port, the body kept unaltered in the dead letter (decoding would alter it).
+  if (!isUtf8(body)) return 'MSGFLO_ERR_BAD_ENCODING';
   const { json, data } = parse(body);
   if (port === 'any') return 'accepted';
   if (!json) return 'MSGFLO_ERR_BAD_JSON';
@@ -138,7 +141,7 @@ for (const target of targets) {
         errors.push(`${e.port}:${e.code}`);
       });
       const deadCode = (m: InMessage) => m.headers['x-msgflo-code'] ?? (m.data as Record<string, string> | null)?.['x-msgflo-code'];
-      for (const port of ['num', 'obj'] as const) {
+      for (const port of PORTS) {
         await transport.tap('outqueue', `dead-${queue(port)}`, (m) => deadLetters.push(`${port}:${deadCode(m)}`));
       }
 

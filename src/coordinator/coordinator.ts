@@ -5,6 +5,7 @@ import type { Graph, PortRef } from '../graph/types.js';
 import { isRoutingComponent } from '../graph/types.js';
 import { type ParticipantInfo, parseDiscovery } from '../protocol/discovery.js';
 import { queueName } from '../protocol/naming.js';
+import { bindingKey } from '../transport/bindings.js';
 import type { Binding, InMessage, Subscription, Transport } from '../transport/types.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { logger } from '../util/logger.js';
@@ -55,7 +56,6 @@ export function iipValue(data: unknown): unknown {
   }
 }
 
-const bindingKey = (b: Binding) => `${b.type}|${b.src}|${b.tgt}|${b.deadletter ?? ''}`;
 const appliedKey = (b: ResolvedBinding) => bindingKey(b) + (b.bridge ? '|bridge' : '');
 
 /**

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import {
+  BadEncodingError,
   BadJsonError,
   DecryptError,
   HandlerError,
@@ -291,6 +292,10 @@ export class Participant<In extends string = string, Out extends string = string
   }
 
   private onDelivery(port: ResolvedPort, delivery: Delivery): void {
+    if (delivery.jsonError instanceof BadEncodingError) {
+      void this.refuse(port, delivery, delivery.jsonError);
+      return;
+    }
     if (delivery.jsonError && port.type && JSON_TYPES.has(port.type)) {
       void this.refuse(port, delivery, new BadJsonError(`Input on ${this.role}.${port.id}`, { cause: delivery.jsonError }));
       return;

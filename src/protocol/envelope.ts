@@ -1,4 +1,6 @@
+import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
+import { BadEncodingError } from '../errors.js';
 
 /** Header names msgflo-ts puts on messages (AMQP headers, MQTT 5 user properties). */
 export const HEADER = {
@@ -34,8 +36,14 @@ export function encodeBody(data: unknown): Buffer {
   return Buffer.from(JSON.stringify(data === undefined ? null : data));
 }
 
-/** Decode a body: JSON when it parses, else the body as a string with the parse error (msgflo falls back the same way). */
-export function decodeBody(raw: Buffer): { data: unknown; jsonError: Error | undefined } {
+/**
+ * Decode a body, by one rule for every transport: JSON when it parses, else the body as a string with the parse
+ * error (msgflo falls back the same way) — unless the body is not valid UTF-8: then `data` is the body's bytes,
+ * untouched, and the error a BadEncodingError (decoding it to a string would replace bytes without a word), so
+ * that a participant dead-letters it with MSGFLO_ERR_BAD_ENCODING instead of handling an altered copy.
+ */
+export function decodeBody(raw: Buffer, queue = '?'): { data: unknown; jsonError: Error | undefined } {
+  if (!isUtf8(raw)) return { data: raw, jsonError: new BadEncodingError(queue) };
   const text = raw.toString('utf8');
   try {
     return { data: JSON.parse(text), jsonError: undefined };

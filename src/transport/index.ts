@@ -1,34 +1,9 @@
 import { BrokerUrlError } from '../errors.js';
-import type { Keyring } from '../protocol/crypto.js';
 import { KeyedTransport, keyringFromEnv } from './keyed.js';
 import { ReconnectingTransport } from './reconnecting.js';
-import type { Transport } from './types.js';
+import type { Transport, TransportOptions } from './types.js';
 
 export type * from './types.js';
-
-export interface TransportOptions {
-  /** Client id prefix (MQTT) / connection name (AMQP); usually the role. */
-  name?: string;
-  /**
-   * MQTT: which instance of its role this process is, stable across restarts (e.g. `0`, `1`; the launcher sets
-   * MSGFLO_INSTANCE). Its deliveries then use the client id `<name>-<instance>` and a session the broker keeps
-   * (MSGFLO_MQTT_SESSION_EXPIRY seconds, default 3600), so what arrives while the instance is away waits for it.
-   * Without it the session is clean and ends with the connection. Ignored on AMQP (queues are durable anyway).
-   */
-  instance?: string;
-  /**
-   * Reconnect after a lost connection (default true). The first connection is never retried here: one-shot
-   * commands fail fast, long-running ones use connectWithRetry.
-   */
-  reconnect?: boolean;
-  /**
-   * The network key: payloads and snoop lines encrypted, discovery authenticated (see keyed.ts). Default: from
-   * `env` (MSGFLO_KEY, MSGFLO_KEY_FILE); `null`: no key, whatever the environment says.
-   */
-  keyring?: Keyring | null;
-  /** Where MSGFLO_KEY / MSGFLO_KEY_FILE are read (default process.env). */
-  env?: Record<string, string | undefined>;
-}
 
 export type TransportFactory = (url: string, options: TransportOptions) => Promise<Transport>;
 

@@ -16,6 +16,7 @@ import { KeyError, Keyring, type Purpose } from '../protocol/crypto.js';
 import { decodeBody, encodeBody } from '../protocol/envelope.js';
 import type { SnoopChannel } from '../protocol/snoop.js';
 import { logger } from '../util/logger.js';
+import { Listeners } from './listeners.js';
 import type {
   Binding,
   BindingOptions,
@@ -76,7 +77,7 @@ export class KeyedTransport implements Transport {
   readonly brokerBindings: boolean;
   readonly keyring: Keyring;
   private readonly inner: Transport;
-  private readonly listeners = new Set<(event: TransportEvent) => void>();
+  private readonly listeners = new Listeners<TransportEvent>(log);
 
   constructor(inner: Transport, keyring: Keyring) {
     this.inner = inner;
@@ -99,24 +100,22 @@ export class KeyedTransport implements Transport {
     return this.inner.close();
   }
 
+  closed(): Promise<Error | undefined> {
+    return this.inner.closed();
+  }
+
   on(listener: (event: TransportEvent) => void): () => void {
-    this.listeners.add(listener);
+    const remove = this.listeners.add(listener);
     const off = this.inner.on(listener);
     return () => {
-      this.listeners.delete(listener);
+      remove();
       off();
     };
   }
 
   private report(error: Error): void {
     log('%s', error.message);
-    for (const l of [...this.listeners]) {
-      try {
-        l({ type: 'error', error });
-      } catch (err) {
-        log('listener threw: %s', reasonOf(err));
-      }
-    }
+    this.listeners.emit({ type: 'error', error });
   }
 
   private seal(data: unknown, purpose: Purpose): unknown {
@@ -126,7 +125,7 @@ export class KeyedTransport implements Transport {
   /** The decrypted fields of a received message; throws DecryptError. */
   private opened(m: InMessage, purpose: Purpose): Pick<InMessage, 'data' | 'raw' | 'jsonError'> {
     const raw = this.keyring.open(m.data, purpose);
-    const { data, jsonError } = decodeBody(raw);
+    const { data, jsonError } = decodeBody(raw, m.queue);
     return { data, raw, jsonError };
   }
 
@@ -220,12 +219,10 @@ export class KeyedTransport implements Transport {
   }
 
   async publishSnoop(channel: SnoopChannel, role: string, data: unknown): Promise<void> {
-    if (!this.inner.publishSnoop) throw new Error(`the ${this.scheme} transport has no snoop channel`);
     await this.inner.publishSnoop(channel, role, this.seal(data, 'snoop'));
   }
 
   subscribeSnoop(filter: SnoopFilter, handler: SnoopHandler): Promise<Subscription> {
-    if (!this.inner.subscribeSnoop) return Promise.reject(new Error(`the ${this.scheme} transport has no snoop channel`));
     return this.inner.subscribeSnoop(filter, (m) => {
       let fields: Pick<InMessage, 'data' | 'raw' | 'jsonError'>;
       try {

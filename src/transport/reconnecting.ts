@@ -7,10 +7,14 @@
  * Sends made while disconnected are buffered up to `maxBuffered`; beyond that they are refused with
  * TransportClosedError, never dropped silently.
  */
+import { deferred } from '../util/deferred.js';
 import { MsgfloError, TransportClosedError, reasonOf } from '../errors.js';
 import { sendId } from '../protocol/envelope.js';
 import type { SnoopChannel } from '../protocol/snoop.js';
-import { Backoff, delay } from '../util/backoff.js';
+import { type Backoff, delay } from '../util/backoff.js';
+import { MAX_BUFFERED_SENDS, reconnectBackoff } from './defaults.js';
+import { bindingKey } from './bindings.js';
+import { Listeners } from './listeners.js';
 import { logger } from '../util/logger.js';
 import type {
   Binding,
@@ -50,7 +54,6 @@ interface Pending {
   readonly reject: (err: unknown) => void;
 }
 
-const bindingKey = (b: Binding) => `${b.type}|${b.src}|${b.tgt}|${b.deadletter ?? ''}`;
 
 /** Errors that mean "the connection went away", after which a retry on a new connection is right. */
 function isConnectionLoss(err: unknown): boolean {
@@ -70,11 +73,12 @@ export class ReconnectingTransport implements Transport {
   private readonly bindings = new Map<string, { binding: Binding; options: BindingOptions | undefined }>();
   private readonly managed = new Set<Managed>();
   private readonly buffer: Pending[] = [];
-  private readonly listeners = new Set<(event: TransportEvent) => void>();
+  private readonly listeners = new Listeners<TransportEvent>(log);
   private readonly backoff: Backoff;
   private unhook: (() => void) | undefined;
   private reconnecting: Promise<void> | undefined;
   private flushing = false;
+  private readonly ended = deferred<Error | undefined>();
 
   constructor(
     first: Transport,
@@ -85,7 +89,7 @@ export class ReconnectingTransport implements Transport {
     this.url = first.url;
     this.scheme = first.scheme;
     this.brokerBindings = first.brokerBindings;
-    this.backoff = new Backoff({ initialMs: options.backoff?.initialMs ?? 200, maxMs: options.backoff?.maxMs ?? 10_000 });
+    this.backoff = reconnectBackoff(options.backoff);
   }
 
   /** The first connection: its failure is the caller's (one-shot commands fail fast). */
@@ -105,18 +109,11 @@ export class ReconnectingTransport implements Transport {
   }
 
   private emit(event: TransportEvent): void {
-    for (const l of [...this.listeners]) {
-      try {
-        l(event);
-      } catch (err) {
-        log('listener threw: %s', (err as Error).message);
-      }
-    }
+    this.listeners.emit(event);
   }
 
   on(listener: (event: TransportEvent) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.listeners.add(listener);
   }
 
   /** Connected right now (false while reconnecting). */
@@ -207,7 +204,7 @@ export class ReconnectingTransport implements Transport {
         // The connection went away under this operation: retry it on the next one.
       }
     }
-    if (this.buffer.length >= (this.options.maxBuffered ?? 10_000)) {
+    if (this.buffer.length >= (this.options.maxBuffered ?? MAX_BUFFERED_SENDS)) {
       throw new TransportClosedError(`${what} (${this.buffer.length} sends already wait for the broker to come back)`);
     }
     return new Promise<void>((resolve, reject) => {
@@ -222,6 +219,12 @@ export class ReconnectingTransport implements Transport {
     this.unhook?.();
     for (const p of this.buffer.splice(0)) p.reject(new TransportClosedError('send'));
     await this.inner.close();
+    this.ended.resolve(undefined);
+  }
+
+  /** Resolves once closed for good (see Transport.closed); the connections it replaces on the way do not count. */
+  closed(): Promise<Error | undefined> {
+    return this.ended.promise;
   }
 
   async createQueue(kind: QueueKind, name: string, options?: QueueOptions): Promise<void> {
@@ -297,14 +300,12 @@ export class ReconnectingTransport implements Transport {
   /** Snoop lines are at most once: none are kept while disconnected. */
   async publishSnoop(channel: SnoopChannel, role: string, data: unknown): Promise<void> {
     if (this.state !== 'open') throw new TransportClosedError('publish on the snoop channel');
-    if (!this.inner.publishSnoop) throw new Error(`the ${this.scheme} transport has no snoop channel`);
     await this.inner.publishSnoop(channel, role, data);
   }
 
   /** A snoop subscription made again on every new connection. */
   subscribeSnoop(filter: SnoopFilter, handler: SnoopHandler): Promise<Subscription> {
     return this.manage('snoop', (t) => {
-      if (!t.subscribeSnoop) throw new Error(`the ${t.scheme} transport has no snoop channel`);
       return t.subscribeSnoop(filter, handler);
     });
   }

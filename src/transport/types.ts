@@ -8,6 +8,7 @@
  *   record that msgflo-ts participants follow, plus an in-process bridge for msgflo-era participants).
  */
 
+import type { Keyring } from '../protocol/crypto.js';
 import type { SnoopChannel } from '../protocol/snoop.js';
 
 export type QueueKind = 'inqueue' | 'outqueue';
@@ -136,6 +137,11 @@ export interface Transport {
   connect(): Promise<void>;
   /** Close the connection; pending confirms are awaited. Idempotent. */
   close(): Promise<void>;
+  /**
+   * Resolves once this transport has closed for good: after `close()`, or when it gave up (then with the error
+   * that ended it). Never rejects. As nats.js `closed()`.
+   */
+  closed(): Promise<Error | undefined>;
   /** Observe connection events. Returns an unsubscribe function. */
   on(listener: (event: TransportEvent) => void): () => void;
 
@@ -165,10 +171,34 @@ export interface Transport {
    * Publish on the snoop channel (spy/trace lines, their control messages): at most once, never confirmed, never
    * retained. Resolves once handed to the connection.
    */
-  publishSnoop?(channel: SnoopChannel, role: string, data: unknown): Promise<void>;
+  publishSnoop(channel: SnoopChannel, role: string, data: unknown): Promise<void>;
   /**
    * Hear the snoop channel: every subscriber gets every matching message (fan-out, never shared). A subscriber
    * that falls behind loses its oldest messages at the broker; it never slows the publishers down.
    */
-  subscribeSnoop?(filter: SnoopFilter, handler: SnoopHandler): Promise<Subscription>;
+  subscribeSnoop(filter: SnoopFilter, handler: SnoopHandler): Promise<Subscription>;
+}
+
+export interface TransportOptions {
+  /** Client id prefix (MQTT) / connection name (AMQP); usually the role. */
+  name?: string;
+  /**
+   * MQTT: which instance of its role this process is, stable across restarts (e.g. `0`, `1`; the launcher sets
+   * MSGFLO_INSTANCE). Its deliveries then use the client id `<name>-<instance>` and a session the broker keeps
+   * (MSGFLO_MQTT_SESSION_EXPIRY seconds, default 3600), so what arrives while the instance is away waits for it.
+   * Without it the session is clean and ends with the connection. Ignored on AMQP (queues are durable anyway).
+   */
+  instance?: string;
+  /**
+   * Reconnect after a lost connection (default true). The first connection is never retried here: one-shot
+   * commands fail fast, long-running ones use connectWithRetry.
+   */
+  reconnect?: boolean;
+  /**
+   * The network key: payloads and snoop lines encrypted, discovery authenticated (see keyed.ts). Default: from
+   * `env` (MSGFLO_KEY, MSGFLO_KEY_FILE); `null`: no key, whatever the environment says.
+   */
+  keyring?: Keyring | null;
+  /** Where MSGFLO_KEY / MSGFLO_KEY_FILE are read (default process.env). */
+  env?: Record<string, string | undefined>;
 }

@@ -5,6 +5,7 @@
 import type { Channel, Message, MessageProperties, Options } from 'amqplib';
 import { QueueNotFoundError, TransportClosedError } from '../../errors.js';
 import { decodeBody, HEADER } from '../../protocol/envelope.js';
+import { deadLetterFields } from '../../protocol/deadletter.js';
 import { deadLetterName } from '../../protocol/naming.js';
 import { logger } from '../../util/logger.js';
 import type { Delivery, Headers, InMessage } from '../types.js';
@@ -13,7 +14,6 @@ import type { Publisher } from './publisher.js';
 const log = logger('amqp:delivery');
 
 /** Dead-letter reasons are cut to this length: AMQP header tables are limited to 64 KiB in all. */
-const MAX_REASON_LENGTH = 4096;
 
 function headerValue(value: unknown): string {
   if (typeof value === 'string') return value;
@@ -36,7 +36,7 @@ export function headersOf(properties: MessageProperties): Headers {
 
 /** The fields of an InMessage for an AMQP message received from `queue`. */
 export function toInMessage(queue: string, msg: Message): InMessage {
-  const { data, jsonError } = decodeBody(msg.content);
+  const { data, jsonError } = decodeBody(msg.content, queue);
   const headers = headersOf(msg.properties);
   const messageId: unknown = msg.properties.messageId;
   return {
@@ -131,12 +131,7 @@ export class AmqpDelivery implements Delivery {
    */
   private async deadLetter(reason: string, code: string | undefined): Promise<void> {
     const dead = deadLetterName(this.queue);
-    const headers: Record<string, unknown> = {
-      ...(this.msg.properties.headers ?? {}),
-      [HEADER.reason]: reason.length > MAX_REASON_LENGTH ? `${reason.slice(0, MAX_REASON_LENGTH)}…` : reason,
-      [HEADER.originalQueue]: this.queue,
-    };
-    if (code !== undefined) headers[HEADER.code] = code;
+    const headers: Record<string, unknown> = { ...(this.msg.properties.headers ?? {}), ...deadLetterFields(this.queue, reason, code) };
     try {
       await this.publisher.publish({
         exchange: dead,

@@ -6,6 +6,7 @@
  * throwaway channel for existence checks. RabbitMQ closes a channel on any failed operation (404, 406), so
  * each of these is re-opened on demand and never shared with an operation that might kill it.
  */
+import { deferred } from '../../util/deferred.js';
 import type { Duplex } from 'node:stream';
 import { coalesceWrites } from './coalesce.js';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
@@ -16,7 +17,7 @@ import { deadLetterName, DISCOVERY_QUEUE } from '../../protocol/naming.js';
 import { SNOOP_EXCHANGE, type SnoopChannel, parseSnoopRoutingKey, snoopBindingKey, snoopRoutingKey } from '../../protocol/snoop.js';
 import { requireCjs } from '../../util/cjs.js';
 import { logger } from '../../util/logger.js';
-import type { TransportOptions } from '../index.js';
+import type { TransportOptions } from '../types.js';
 import type {
   Binding,
   BindingOptions,
@@ -172,6 +173,7 @@ export class AmqpTransport implements Transport {
   private connection: ChannelModel | undefined;
   private connecting: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
+  private readonly ended = deferred<Error | undefined>();
   private publisher: Publisher | undefined;
   private readonly listeners = new Set<(event: TransportEvent) => void>();
   private readonly subscriptions = new Set<ChannelSubscription>();
@@ -261,8 +263,14 @@ export class AmqpTransport implements Transport {
   close(): Promise<void> {
     if (!this.closing) {
       this.closing = this.shutdown();
+      void this.closing.then(() => this.ended.resolve(undefined));
     }
     return this.closing;
+  }
+
+  /** Resolves once closed for good (see Transport.closed). */
+  closed(): Promise<Error | undefined> {
+    return this.ended.promise;
   }
 
   private async shutdown(): Promise<void> {

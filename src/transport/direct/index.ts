@@ -1,8 +1,10 @@
+import { deferred } from '../../util/deferred.js';
 import { QueueNotFoundError, TransportClosedError } from '../../errors.js';
+import { deadLetterFields } from '../../protocol/deadletter.js';
 import { HEADER, decodeBody, encodeBody, sendId } from '../../protocol/envelope.js';
 import { DISCOVERY_QUEUE, deadLetterName } from '../../protocol/naming.js';
 import type { SnoopChannel } from '../../protocol/snoop.js';
-import type { TransportOptions } from '../index.js';
+import type { TransportOptions } from '../types.js';
 import type {
   Binding,
   Delivery,
@@ -19,6 +21,7 @@ import type {
   Transport,
   TransportEvent,
 } from '../types.js';
+import { bindingKey } from '../bindings.js';
 import { type Consumer, type MemoryBroker, type SnoopListener, type StoredMessage, memoryBroker } from './broker.js';
 
 /** Messages a snoop subscriber may have waiting before it loses the oldest (as a bounded broker queue would). */
@@ -27,7 +30,6 @@ const SNOOP_BACKLOG = 10_000;
 let consumerTags = 0;
 let privateQueues = 0;
 
-const bindingKey = (b: Binding) => `${b.type}|${b.src}|${b.tgt}|${b.deadletter ?? ''}`;
 
 /** In-memory transport (`direct://NAME`) with the same semantics as the AMQP one, for tests and single-process use. */
 export class DirectTransport implements Transport {
@@ -36,7 +38,8 @@ export class DirectTransport implements Transport {
   readonly brokerBindings = true;
   private readonly broker: MemoryBroker;
   private connected = false;
-  private closed = false;
+  private isClosed = false;
+  private readonly ended = deferred<Error | undefined>();
   private readonly cleanups = new Set<() => void>();
   private readonly bindings = new Map<string, Binding>();
 
@@ -46,16 +49,22 @@ export class DirectTransport implements Transport {
   }
 
   async connect(): Promise<void> {
-    if (this.closed) throw new TransportClosedError('connect');
+    if (this.isClosed) throw new TransportClosedError('connect');
     this.connected = true;
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
+    if (this.isClosed) return;
+    this.isClosed = true;
     this.connected = false;
     for (const cleanup of [...this.cleanups]) cleanup();
     this.cleanups.clear();
+    this.ended.resolve(undefined);
+  }
+
+  /** Resolves once closed for good (see Transport.closed). */
+  closed(): Promise<Error | undefined> {
+    return this.ended.promise;
   }
 
   on(_listener: (event: TransportEvent) => void): () => void {
@@ -110,7 +119,7 @@ export class DirectTransport implements Transport {
   }
 
   private toMessage(queue: string, m: StoredMessage): InMessage {
-    const { data, jsonError } = decodeBody(m.body);
+    const { data, jsonError } = decodeBody(m.body, queue);
     return { queue, data, jsonError, raw: m.body, headers: m.headers, id: m.id, redelivered: m.redelivered };
   }
 
@@ -142,8 +151,7 @@ export class DirectTransport implements Transport {
         ack: () => (settled ??= Promise.resolve().then(() => settle('ack'))),
         nack: (reason: string, code?: string) =>
           (settled ??= Promise.resolve().then(() => {
-            const headers: Record<string, string> = { ...m.headers, [HEADER.reason]: reason, [HEADER.originalQueue]: queue };
-            if (code) headers[HEADER.code] = code;
+            const headers: Record<string, string> = { ...m.headers, ...deadLetterFields(queue, reason, code) };
             this.broker.publish(deadLetterName(queue), { ...m, headers, redelivered: false });
             settle('ack');
           })),

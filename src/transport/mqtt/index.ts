@@ -20,6 +20,7 @@
  *   instances of one role share work.
  * - A nack publishes the message to `dead-<queue>` with its reason.
  */
+import { deferred } from '../../util/deferred.js';
 import { randomBytes } from 'node:crypto';
 import type { IClientPublishOptions } from 'mqtt';
 import { BrokerUrlError, TransportClosedError, codeOf, maskUrl, reasonOf } from '../../errors.js';
@@ -27,7 +28,7 @@ import { decodeBody, encodeBody, HEADER, sendId } from '../../protocol/envelope.
 import { type SnoopChannel, parseSnoopTopic, snoopFilter, snoopTopic } from '../../protocol/snoop.js';
 import { Backoff, delay } from '../../util/backoff.js';
 import { logger } from '../../util/logger.js';
-import type { TransportOptions } from '../index.js';
+import type { TransportOptions } from '../types.js';
 import type {
   Binding,
   BindingOptions,
@@ -146,6 +147,7 @@ export class MqttTransport implements Transport {
   private state: State = 'new';
   private connecting: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
+  private readonly ended = deferred<Error | undefined>();
   /**
    * control[0] publishes; the data links carry deliveries (data[0] keeps the instance's session). Further links in
    * each pool carry subscriptions that overlap those of the others.
@@ -250,8 +252,14 @@ export class MqttTransport implements Transport {
       this.pending.clear();
       for (const marker of this.markers.values()) marker.seen();
       debug('closed %s', this.url);
+      this.ended.resolve(undefined);
     })();
     return this.closing;
+  }
+
+  /** Resolves once closed for good (see Transport.closed). */
+  closed(): Promise<Error | undefined> {
+    return this.ended.promise;
   }
 
   on(listener: (event: TransportEvent) => void): () => void {

@@ -1,5 +1,6 @@
 /** Received MQTT messages as msgflo-ts messages and deliveries; what nack publishes. Pure, except `nack` calls back. */
 import type { IPublishPacket } from 'mqtt';
+import { deadLetterFields } from '../../protocol/deadletter.js';
 import { decodeBody, HEADER } from '../../protocol/envelope.js';
 import type { Delivery, Headers, InMessage } from '../types.js';
 import type { Received } from './link.js';
@@ -68,7 +69,7 @@ export function mqttSafeProperties(headers: Headers): Headers {
 /** The InMessage for a received MQTT message: user properties read once, this adapter's own headers left out. */
 export function toInMessage(queue: string, received: Received): InMessage {
   const { headers, id } = readHeaders(received.packet);
-  const { data, jsonError } = decodeBody(received.payload);
+  const { data, jsonError } = decodeBody(received.payload, queue);
   return { queue, data, raw: received.payload, jsonError, headers, id, redelivered: received.packet.dup === true };
 }
 
@@ -107,7 +108,7 @@ export class MqttDelivery implements Delivery {
 
   constructor(queue: string, received: Received, sendNack: NackSender) {
     const { headers, id } = readHeaders(received.packet);
-    const { data, jsonError } = decodeBody(received.payload);
+    const { data, jsonError } = decodeBody(received.payload, queue);
     this.queue = queue;
     this.data = data;
     this.raw = received.payload;
@@ -156,14 +157,10 @@ export function deadLetter(
   withHeaders: boolean,
 ): { payload: Buffer; headers: Headers } {
   if (withHeaders) {
-    const headers: Headers = { ...message.headers, [HEADER.reason]: reason, [HEADER.originalQueue]: message.queue };
-    if (code !== undefined) headers[HEADER.code] = code;
+    const headers: Headers = { ...message.headers, ...deadLetterFields(message.queue, reason, code) };
     if (message.id !== undefined) headers[HEADER.id] = message.id;
     return { payload: message.raw, headers };
   }
-  const wrapper: Record<string, unknown> = { [HEADER.reason]: reason };
-  if (code !== undefined) wrapper[HEADER.code] = code;
-  wrapper[HEADER.originalQueue] = message.queue;
-  wrapper.data = message.data;
+  const wrapper: Record<string, unknown> = { ...deadLetterFields(message.queue, reason, code), data: message.data };
   return { payload: Buffer.from(JSON.stringify(wrapper)), headers: {} };
 }
