@@ -1,6 +1,6 @@
 /**
  * Every error a user can cause, with a stable `MSGFLO_ERR_*` code and a message that says how to fix it.
- * The README's "Errors" table lists every code; `spec/errors.spec.ts` keeps the two in sync.
+ * The "Errors" table in docs/errors.md lists every code; `spec/errors.spec.ts` keeps the two in sync.
  */
 
 export const ErrorCodes = {
