@@ -20,6 +20,7 @@ import {
   parseControlMessage,
 } from '../protocol/snoop.js';
 import { formatTrace, type TraceRecord } from '../statechart/format.js';
+import { type Env, readSetting } from '../settings.js';
 import type { Subscription, Transport } from '../transport/types.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { logger } from '../util/logger.js';
@@ -32,12 +33,9 @@ export const DEFAULT_LEASE_MS = 30_000;
 /** Snoop messages a participant may have in flight before it drops lines. */
 export const DEFAULT_MAX_PENDING = 256;
 
-const TRUE_WORDS = new Set(['1', 'true', 'yes', 'on']);
-
-/** `{spy, trace}` from MSGFLO_SPY / MSGFLO_TRACE (1, true, yes, on). */
-export function snoopFromEnv(env: Record<string, string | undefined>): { spy: boolean; trace: boolean } {
-  const on = (v: string | undefined) => v !== undefined && TRUE_WORDS.has(v.trim().toLowerCase());
-  return { spy: on(env.MSGFLO_SPY), trace: on(env.MSGFLO_TRACE) };
+/** `{spy, trace}` from MSGFLO_SPY / MSGFLO_TRACE (see src/settings.ts; a value they do not accept is a SettingError). */
+export function snoopFromEnv(env: Env): { spy: boolean; trace: boolean } {
+  return { spy: readSetting(env, 'spy'), trace: readSetting(env, 'trace') };
 }
 
 export interface SnooperOptions {
