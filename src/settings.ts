@@ -43,7 +43,7 @@ export interface SettingSpec<T> {
   readonly variable: `MSGFLO_${string}`;
   /** The command-line flag that sets the same thing, where a command has one. */
   readonly flag?: `--${string}`;
-  /** What it accepts, as the end of "MSGFLO_X must be …". */
+  /** What it accepts, as the end of "<variable> must be …". */
   readonly accepts: string;
   /** The default, for people. */
   readonly defaultText: string;
@@ -98,15 +98,6 @@ function matching(pattern: RegExp): (text: string) => string | typeof INVALID {
   return (text) => (pattern.test(text) ? text : INVALID);
 }
 
-const COMMANDS_THAT_CONNECT = [
-  'msgflo',
-  'msgflo-setup',
-  'msgflo-participant',
-  'msgflo-send-message',
-  'msgflo-dump-message',
-  'msgflo-register',
-  'msgflo-trace',
-];
 
 const hidden = (): string => '(not shown)';
 
@@ -121,7 +112,7 @@ export const SETTINGS = {
     accepts: 'a broker URL: amqp://, amqps://, mqtt://, mqtts://, ws://, wss:// or direct://NAME',
     defaultText: 'none: msgflo and msgflo-setup start an embedded MQTT broker, the other commands refuse to start',
     description: 'The broker every participant and command of a network connects to. The scheme is checked when connecting (MSGFLO_ERR_BROKER_URL).',
-    readBy: COMMANDS_THAT_CONNECT,
+    readBy: ['msgflo', 'msgflo-setup', 'msgflo-participant', 'msgflo-send-message', 'msgflo-dump-message', 'msgflo-register', 'msgflo-trace'],
     parse: (text) => (URL.canParse(text) ? text : INVALID),
     fallback: undefined,
     show: maskUrl,
@@ -131,7 +122,7 @@ export const SETTINGS = {
     flag: '--heartbeat',
     accepts: 'a number of seconds greater than 0',
     defaultText: `MSGFLO_DISCOVERY_PERIOD / 2.2, else ${DEFAULT_HEARTBEAT_SECONDS}`,
-    description: 'Seconds between the discovery messages (heartbeats) a participant sends; the coordinator forgets one after three missed.',
+    description: 'Seconds between the discovery messages (heartbeats) a participant sends; the coordinator forgets a participant that misses three.',
     readBy: ['msgflo-participant', 'Participant (library)'],
     parse: positiveSeconds,
     fallback: undefined,
@@ -173,7 +164,7 @@ export const SETTINGS = {
     defaultText: 'unset: MSGFLO_KEY_FILE, else an unkeyed network',
     description:
       'The network key: message bodies and snoop lines encrypted, discovery messages signed. Earlier keys after the first are still accepted during a rotation. Wins over MSGFLO_KEY_FILE. A malformed key is MSGFLO_ERR_KEY.',
-    readBy: [...COMMANDS_THAT_CONNECT, 'connectTransport (library)'],
+    readBy: ['every command that connects', 'connectTransport (library)'],
     parse: (text) => {
       const keys = text.split(',').map((k) => k.trim());
       return keys.every((k) => k !== '') ? Object.freeze(keys) : INVALID;
@@ -187,7 +178,7 @@ export const SETTINGS = {
     accepts: 'the path of a file with one network key per line, the current one first (# starts a comment)',
     defaultText: 'unset: an unkeyed network',
     description: 'Where to read the network keys when MSGFLO_KEY is unset. An unreadable or empty file is MSGFLO_ERR_KEY.',
-    readBy: [...COMMANDS_THAT_CONNECT, 'connectTransport (library)'],
+    readBy: ['every command that connects', 'connectTransport (library)'],
     parse: (text) => text,
     fallback: undefined,
   },
