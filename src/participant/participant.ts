@@ -43,7 +43,7 @@ export interface ParticipantOptions {
   role: string;
   /** Participant id (default `<role>-<uuid>`, as msgflo). */
   id?: string;
-  /** Seconds between heartbeats (discovery re-sends). Default: MSGFLO_HEARTBEAT, else MSGFLO_DISCOVERY_PERIOD/2.2, else 5 (in `env`). */
+  /** Seconds between heartbeats (discovery re-sends). Default, from `env`: MSGFLO_HEARTBEAT, else MSGFLO_DISCOVERY_PERIOD/2.2, else 5. */
   heartbeat?: number;
   /** Inputs in flight per inport (AMQP prefetch). Default 50. */
   prefetch?: number;
