@@ -244,7 +244,7 @@ export class Participant<In extends string = string, Out extends string = string
       const port = [...this.inports.values()].find((p) => p.queue !== undefined && p.queue === queue);
       if (port) this.emit('failed', port.id, event.error);
     });
-    await this.snoop.start().catch((err: Error) => log('%s: no snoop channel: %s', this.role, err.message));
+    await this.snoop.start().catch((err: Error) => log('%s: cannot listen on the snoop channel: %s', this.role, err.message));
     this.snoop.beginStart();
     try {
       await this.ownStart('its chart', () => this.behaviour.start?.(this.behaviourRuntime()));

@@ -113,7 +113,6 @@ export class Snooper implements SnoopSink {
   /** Listen to control messages, and ask watchers that are already there for their leases. */
   async start(): Promise<void> {
     const t = this.transport;
-    if (!t.subscribeSnoop || !t.publishSnoop) return;
     this.control = await t.subscribeSnoop({ channels: ['control'], roles: [this.role, ALL_ROLES] }, (m) => {
       const msg = parseControlMessage(m.data);
       if (msg) this.onControl(msg);
@@ -205,7 +204,7 @@ export class Snooper implements SnoopSink {
 
   private publish(channel: 'spy' | 'trace', make: (seq: number, dropped: number) => SpyMessage | TraceMessage, count: number): void {
     const t = this.transport;
-    if (this.stopped || !t.publishSnoop) return;
+    if (this.stopped) return;
     const seq = ++this.seq[channel];
     if (this.pending >= this.maxPending) {
       this.dropped[channel] += count;
@@ -244,7 +243,6 @@ function controlFor(from: string, request: SnoopRequest): ControlMessage {
 }
 
 async function sendControl(transport: Transport, msg: ControlMessage, roles: readonly string[] | undefined): Promise<void> {
-  if (!transport.publishSnoop) throw new Error(`the ${transport.scheme} transport has no snoop channel`);
   for (const role of roles ?? [ALL_ROLES]) await transport.publishSnoop('control', role, msg);
 }
 
@@ -284,9 +282,7 @@ export class SnoopLease {
   }
 
   private async begin(): Promise<void> {
-    const t = this.transport;
-    if (!t.subscribeSnoop) throw new Error(`the ${t.scheme} transport has no snoop channel`);
-    this.queries = await t.subscribeSnoop({ channels: ['control'] }, (m) => {
+    this.queries = await this.transport.subscribeSnoop({ channels: ['control'] }, (m) => {
       const msg = parseControlMessage(m.data);
       if (msg?.command !== 'query' || this.released) return;
       if (this.request.roles && !this.request.roles.includes(msg.role)) return;
