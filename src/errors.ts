@@ -271,8 +271,30 @@ export class UnknownPortError extends MsgfloError {
 }
 
 export class UsageError extends MsgfloError {
-  constructor(detail: string, command?: string) {
-    super(ErrorCodes.USAGE, detail, { hint: `Run '${command ?? 'msgflo'} --help' for usage.` });
+  constructor(detail: string, command?: string, hint?: string) {
+    super(ErrorCodes.USAGE, detail, { hint: hint ?? `Run '${command ?? 'msgflo'} --help' for usage.` });
+  }
+}
+
+/**
+ * A setting (an MSGFLO_* variable, or the flag that sets the same thing) with a value it does not accept
+ * (src/settings.ts). A usage error: commands exit with code 2.
+ */
+export class SettingError extends UsageError {
+  /** The variable of the setting, e.g. MSGFLO_HEARTBEAT. */
+  readonly variable: string;
+  /** What held the refused value: the variable, or the flag (e.g. --heartbeat). */
+  readonly source: string;
+  readonly accepts: string;
+  constructor(setting: { variable: string; flag?: string | undefined; accepts: string }, source: string, shown: string) {
+    const fix =
+      source === setting.variable
+        ? `Set ${setting.variable} to an accepted value or unset it${setting.flag ? ` (${setting.flag} overrides it)` : ''}`
+        : `${source} sets what ${setting.variable} sets`;
+    super(`${source} must be ${setting.accepts}, got '${shown}'`, undefined, `${fix}; docs/configuration.md lists every setting.`);
+    this.variable = setting.variable;
+    this.source = source;
+    this.accepts = setting.accepts;
   }
 }
 

@@ -1,5 +1,16 @@
 /** msgflo-ts public API. */
 export * from './errors.js';
+export {
+  loadSettings,
+  readSetting,
+  settingsEnv,
+  SETTINGS,
+  type Settings,
+  type SettingKey,
+  type SettingSpec,
+  type Flags,
+  type Env,
+} from './settings.js';
 export type * from './graph/types.js';
 export { isRoutingComponent, ROUTING_COMPONENTS } from './graph/types.js';
 export * from './participant/index.js';

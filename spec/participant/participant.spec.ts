@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { ErrorCodes } from '../../src/errors.js';
+import { ErrorCodes, type MsgfloError } from '../../src/errors.js';
 import { defineParticipant } from '../../src/participant/definition.js';
 import { Participant } from '../../src/participant/participant.js';
 import { parseDiscovery } from '../../src/protocol/discovery.js';
@@ -256,5 +256,43 @@ describe('participant outputs and timeouts (in-memory transport)', () => {
     await sleep(1500);
     assert.deepEqual(failed, []);
     assert.equal(dead.items.length, 0);
+  });
+});
+
+describe('participant start: coded errors', () => {
+  it('a second start() is a usage error (MSGFLO_ERR_USAGE)', async () => {
+    const t = await connectTransport(`direct://${uniqueName('twice')}`);
+    const p = new Participant(misbehaving, t, { role: uniqueName('twice') });
+    try {
+      await p.start();
+      await assert.rejects(p.start(), (err: MsgfloError) => err.code === ErrorCodes.USAGE && /is already started/.test(err.message));
+    } finally {
+      await p.stop();
+      await t.close();
+    }
+  });
+
+  it('a start() of its own that throws is MSGFLO_ERR_HANDLER, naming the participant', async () => {
+    const t = await connectTransport(`direct://${uniqueName('nostart')}`);
+    const role = uniqueName('nostart');
+    const failing = defineParticipant({
+      component: 'FailsToStart',
+      inports: [{ id: 'in', type: 'any' }],
+      outports: [{ id: 'out', type: 'any' }],
+      process: () => {},
+      start: () => {
+        throw new TypeError('no config');
+      },
+    });
+    const p = new Participant(failing, t, { role });
+    try {
+      await assert.rejects(
+        p.start(),
+        (err: MsgfloError) => err.code === ErrorCodes.HANDLER && err.message.startsWith(`Participant '${role}' failed to start: start() threw: no config`),
+      );
+    } finally {
+      await p.stop();
+      await t.close();
+    }
   });
 });

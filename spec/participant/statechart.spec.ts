@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { assign, setup } from 'xstate';
-import { ErrorCodes } from '../../src/errors.js';
+import { ErrorCodes, type MsgfloError } from '../../src/errors.js';
 import { defineParticipant, defineStatechartParticipant, type PortEvent } from '../../src/participant/definition.js';
 import { ChartBehaviour } from '../../src/participant/chart.js';
 import { Participant } from '../../src/participant/participant.js';
@@ -177,6 +177,30 @@ describe('statechart participants (in-memory transport)', () => {
     assert.equal(p.chartState, 'waiting');
     await observer.send('inqueue', `${r}.POKE`, null);
     assert.equal((await outs.waitCount(1))[0]!.data, 'poked');
+    await p.stop();
+  });
+
+  it('fails start() with MSGFLO_ERR_HANDLER when the entry actions of the initial state throw', async () => {
+    const broken = defineStatechartParticipant({
+      component: 'Broken',
+      inports: [{ id: 'poke' }],
+      outports: [{ id: 'out' }],
+      machine: () =>
+        setup({}).createMachine({
+          id: 'broken',
+          initial: 'first',
+          states: {
+            first: {
+              entry: () => {
+                throw new Error('no first state');
+              },
+            },
+          },
+        }),
+    });
+    const r = uniqueName('broken');
+    const p = new Participant(broken, await connectTransport(url), { role: r, env: {} });
+    await assert.rejects(p.start(), (err: MsgfloError) => err.code === ErrorCodes.HANDLER && err.message.startsWith(`Participant '${r}' failed to start: its chart threw: `) && /no first state/.test(err.message));
     await p.stop();
   });
 

@@ -1,5 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { BrokerAuthError, BrokerUrlError, MsgfloError, UsageError, maskUrl } from '../errors.js';
+import { BOOLEAN_WORDS, type Settings } from '../settings.js';
 import { connectTransport, type TransportOptions } from '../transport/index.js';
 import type { Transport } from '../transport/types.js';
 import { Backoff, delay } from '../util/backoff.js';
@@ -37,15 +38,14 @@ export function parseCli<V>(
   return { values: parsed.values as V, positionals: parsed.positionals };
 }
 
-/** Print an error the way every CLI does: `CODE: message` plus the hint; returns the exit code for it. */
+/**
+ * Print an error the way every CLI does: `CODE: message` plus the hint; returns the exit code for it (2 for a
+ * usage error, such as a setting that is not accepted; 1 otherwise).
+ */
 export function reportError(err: unknown, io: CliIO, command: string): number {
-  if (err instanceof UsageError) {
-    io.stderr.write(`${command}: ${err.message}\n`);
-    return EXIT.USAGE;
-  }
   if (err instanceof MsgfloError) {
     io.stderr.write(`${command}: ${err.code}: ${err.message}\n`);
-    return EXIT.FAIL;
+    return err instanceof UsageError ? EXIT.USAGE : EXIT.FAIL;
   }
   const e = err as Error;
   io.stderr.write(`${command}: ${e?.stack ?? String(err)}\n`);
@@ -57,17 +57,6 @@ export function listOption(value: string | string[] | undefined): string[] {
   const values = value === undefined ? [] : Array.isArray(value) ? value : [value];
   return values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
 }
-
-export const BOOLEAN_WORDS: Readonly<Record<string, boolean>> = {
-  true: true,
-  yes: true,
-  on: true,
-  '1': true,
-  false: false,
-  no: false,
-  off: false,
-  '0': false,
-};
 
 /**
  * Rewrite `--forever` (alone), `--forever VALUE` and `--no-forever` as `--forever=VALUE`, so that a flag that
@@ -106,34 +95,20 @@ export function booleanOption(value: string | undefined, option: string, fallbac
   return b;
 }
 
-/** The broker from --broker, then MSGFLO_BROKER; undefined when neither is set. */
-export function configuredBroker(flag: string | undefined, env: CliIO['env']): string | undefined {
-  const url = flag || env.MSGFLO_BROKER || undefined;
-  if (url !== undefined) {
-    try {
-      new URL(url);
-    } catch {
-      throw new BrokerUrlError(url, 'not a URL');
-    }
-  }
-  return url;
-}
-
-/** The broker for one-shot commands: they need a configured broker. */
-export function requireBroker(flag: string | undefined, env: CliIO['env'], command: string): string {
-  const url = configuredBroker(flag, env);
-  if (!url) {
+/** The broker for one-shot commands: they need a configured broker (--broker or MSGFLO_BROKER). */
+export function requireBroker(settings: Pick<Settings, 'broker'>, command: string): string {
+  if (!settings.broker) {
     throw new UsageError(
       'No broker: give --broker URL or set MSGFLO_BROKER (a running msgflo on its embedded broker prints the URL to use)',
       command,
     );
   }
-  return url;
+  return settings.broker;
 }
 
 /**
- * Connect, retrying with backoff while the broker is unreachable (long-running processes). Refused credentials
- * and bad URLs are not retried: they need the user.
+ * Connect, retrying with backoff while the broker is unreachable (long-running processes). Refused credentials,
+ * bad URLs, bad keys and settings the transport does not accept (a UsageError) are not retried: they need the user.
  */
 export async function connectWithRetry(
   url: string,
@@ -144,7 +119,7 @@ export async function connectWithRetry(
     try {
       return await connectTransport(url, options);
     } catch (err) {
-      if (err instanceof BrokerAuthError || err instanceof BrokerUrlError || (err as MsgfloError)?.code === 'MSGFLO_ERR_KEY' || options.signal?.aborted) {
+      if (err instanceof BrokerAuthError || err instanceof BrokerUrlError || err instanceof UsageError || (err as MsgfloError)?.code === 'MSGFLO_ERR_KEY' || options.signal?.aborted) {
         throw err;
       }
       const inMs = backoff.next();

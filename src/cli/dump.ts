@@ -6,6 +6,7 @@
  * temporary queue, which takes nothing from the participants bound to it; `--tap` asks for that explicitly.
  */
 import { ErrorCodes, MsgfloError, QueueNotFoundError, TimeoutError, TransportClosedError, UsageError, reasonOf } from '../errors.js';
+import { loadSettings } from '../settings.js';
 import { connectTransport } from '../transport/index.js';
 import type { Delivery, InMessage, Transport } from '../transport/types.js';
 import { parseCli, reportError, requireBroker } from './common.js';
@@ -212,11 +213,12 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
   let amount: number;
   let timeoutS: number | undefined;
   try {
+    const settings = loadSettings(io.env, { broker: parsed.values.broker });
     if (parsed.positionals.length) throw new UsageError(`unexpected argument '${parsed.positionals[0]}'`, COMMAND);
     if (!queue) throw new UsageError('missing --queue QUEUE', COMMAND);
     amount = parsed.values.amount === undefined ? 1 : positive(parsed.values.amount, '--amount', true);
     timeoutS = parsed.values.timeout === undefined ? undefined : positive(parsed.values.timeout, '--timeout', false);
-    broker = requireBroker(parsed.values.broker, io.env, COMMAND);
+    broker = requireBroker(settings, COMMAND);
     checkQueueName(broker, queue, COMMAND);
   } catch (err) {
     return reportError(err, io, COMMAND);

@@ -1,3 +1,7 @@
+import path from 'node:path';
+import { UsageError } from '../errors.js';
+import { SETTINGS, readSetting } from '../settings.js';
+
 /** What a CLI command may touch; tests pass their own. */
 export interface CliIO {
   stdout: { write(text: string): unknown };
@@ -12,13 +16,15 @@ export interface CliIO {
 export const EXIT = { OK: 0, FAIL: 1, USAGE: 2 } as const;
 
 /**
- * Set by a coordinator on the processes it starts: its pid. Such a process stops (as on SIGTERM) when that
- * coordinator is gone, e.g. killed with -9 before it could stop its children: no orphan keeps running.
+ * The real process's io; SIGINT/SIGTERM abort `signal` (a second signal exits at once). A process started by a
+ * coordinator (MSGFLO_PARENT_PID: its pid) stops as on SIGTERM when that coordinator is gone, e.g. killed with
+ * -9 before it could stop its children: no orphan keeps running. Throws a SettingError when MSGFLO_PARENT_PID
+ * is not a pid.
  */
-export const PARENT_PID_ENV = 'MSGFLO_PARENT_PID';
-
-/** The real process's io; SIGINT/SIGTERM abort `signal` (a second signal exits at once). */
 export function processIO(): CliIO {
+  const parent = readSetting(process.env, 'parentPid');
+  // Not for our own children: they watch the parent that starts them.
+  delete process.env[SETTINGS.parentPid.variable];
   const controller = new AbortController();
   let signalled = 0;
   const onSignal = (sig: NodeJS.Signals | string) => {
@@ -28,10 +34,7 @@ export function processIO(): CliIO {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const parent = Number(process.env[PARENT_PID_ENV]);
-  // Not for our own children: they watch the parent that starts them.
-  delete process.env[PARENT_PID_ENV];
-  if (parent > 0) {
+  if (parent !== undefined) {
     const watch = setInterval(() => {
       if (process.ppid === parent) return;
       clearInterval(watch);
@@ -44,7 +47,15 @@ export function processIO(): CliIO {
 
 /** Run a command's main() as the process: sets the exit code, never leaves a rejection unhandled. */
 export async function runMain(main: (argv: string[], io: CliIO) => Promise<number>): Promise<void> {
-  const io = processIO();
+  let io: CliIO;
+  try {
+    io = processIO();
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`${path.basename(process.argv[1] ?? 'msgflo', '.js')}: ${err.code}: ${err.message}\n`);
+    process.exitCode = EXIT.USAGE;
+    return;
+  }
   try {
     process.exitCode = await main(process.argv.slice(2), io);
   } catch (err) {

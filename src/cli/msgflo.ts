@@ -2,8 +2,9 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { UsageError, maskUrl } from '../errors.js';
 import { FbpRuntime } from '../runtime/runtime.js';
 import { DEFAULT_RUNTIME_PORT, RuntimeServer, flowhubUrl } from '../runtime/server.js';
+import { loadSettings, settingsEnv } from '../settings.js';
 import { listOption, parseCli, reportError } from './common.js';
-import { type CliIO, EXIT, PARENT_PID_ENV } from './io.js';
+import { type CliIO, EXIT } from './io.js';
 import { startNetwork, untilSignalled, type RunningNetwork } from './network.js';
 
 const USAGE = `Usage: msgflo [options]
@@ -111,11 +112,12 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     await network?.stop();
   };
   try {
+    const settings = loadSettings(io.env, { broker: v.broker, runtimeSecret: v.secret, runtimeId: v['runtime-id'] });
     const port = portOption(v.port);
     const rolePrefix = v['role-prefix'] ?? '';
     if (!ROLE_PREFIX.test(rolePrefix)) throw new UsageError(`--role-prefix must not contain whitespace, '+', '#' or '/', got '${rolePrefix}'`, 'msgflo');
-    const secret = v.secret || io.env.MSGFLO_RUNTIME_SECRET || randomBytes(18).toString('base64url');
-    const id = v['runtime-id'] || io.env.MSGFLO_RUNTIME_ID || randomUUID();
+    const secret = settings.runtimeSecret ?? randomBytes(18).toString('base64url');
+    const id = settings.runtimeId ?? randomUUID();
 
     // Listen first: clients may connect at once (their frames wait until the network is up).
     server = new RuntimeServer();
@@ -130,7 +132,7 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     network = await startNetwork(
       {
         graphFile: v.graph,
-        broker: v.broker,
+        broker: settings.broker,
         library: v.library,
         launch: true,
         strictComponents: false,
@@ -143,7 +145,7 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
         runtimeManaged: true,
       },
       // The participants it starts stop by themselves should it be killed before it can stop them.
-      { ...io, env: { ...io.env, [PARENT_PID_ENV]: String(process.pid) } },
+      { ...io, env: { ...io.env, ...settingsEnv({ parentPid: process.pid }) } },
     );
     const library = network.library;
     runtime = new FbpRuntime({

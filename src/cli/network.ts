@@ -11,11 +11,12 @@ import { iipsForRole, loadGraph, participantNodes, validateGraph } from '../grap
 import type { Graph } from '../graph/types.js';
 import { connectTransport } from '../transport/index.js';
 import type { Transport } from '../transport/types.js';
-import { configuredBroker, connectWithRetry } from './common.js';
+import { connectWithRetry } from './common.js';
 import type { CliIO } from './io.js';
 
 export interface NetworkOptions {
   graphFile: string | undefined;
+  /** The configured broker (settings: --broker, else MSGFLO_BROKER); undefined: start the embedded one. */
   broker: string | undefined;
   library: string | undefined;
   /** Launch participant processes for graph nodes. */
@@ -107,7 +108,7 @@ export async function startNetwork(options: NetworkOptions, io: CliIO): Promise<
     if (graph) validateGraph(graph);
     const library = await loadLibrary({ cwd: io.cwd, builtins: true, ...(options.library ? { file: options.library } : {}) });
 
-    let broker = configuredBroker(options.broker, io.env);
+    let broker = options.broker;
     let embedded: EmbeddedBroker | undefined;
     if (!broker) {
       embedded = await startEmbeddedBroker({ wsPort: 0 });

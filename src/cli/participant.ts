@@ -2,7 +2,8 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { InstanceConflictError, ParticipantDefinitionError, UsageError, maskUrl } from '../errors.js';
 import { checkDefinition, type ParticipantDefinition } from '../participant/definition.js';
-import { Participant } from '../participant/participant.js';
+import { Participant, heartbeatOf } from '../participant/participant.js';
+import { loadSettings } from '../settings.js';
 import { connectWithRetry, parseCli, reportError, requireBroker } from './common.js';
 import { type CliIO, EXIT } from './io.js';
 
@@ -19,12 +20,15 @@ Options:
                    default 3600): what arrives while it is away waits for it. Every running
                    instance of a role needs its own ID.
   --broker URL     broker (default: MSGFLO_BROKER)
-  --heartbeat S    seconds between discovery heartbeats (default 5, or MSGFLO_DISCOVERY_PERIOD/2.2)
+  --heartbeat S    seconds between discovery heartbeats (default: MSGFLO_HEARTBEAT; else
+                   MSGFLO_DISCOVERY_PERIOD/2.2; else 5)
   --prefetch N     inputs in flight per inport (default 50)
   --spy            publish miros spy lines on the snoop channel (also MSGFLO_SPY=1;
                    msgflo-trace switches them on at run time anyway)
   --trace          publish trace lines on the snoop channel (also MSGFLO_TRACE=1)
   -h, --help       show this help
+
+A flag wins over its MSGFLO_* variable; every setting is listed in docs/configuration.md.
 
 Stops gracefully on SIGINT/SIGTERM: in-flight inputs are finished first.
 
@@ -76,11 +80,14 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     io.stderr.write(`msgflo-participant: give exactly one participant FILE\n\n${USAGE}\n`);
     return EXIT.USAGE;
   }
-  const role = parsed.values.name || path.basename(file).replace(/\.[^.]+$/, '');
+  const v = parsed.values;
+  const role = v.name || path.basename(file).replace(/\.[^.]+$/, '');
   let participant: Participant | undefined;
   try {
-    const instance = instanceId(parsed.values.instance ?? io.env.MSGFLO_INSTANCE);
-    const broker = requireBroker(parsed.values.broker, io.env, 'msgflo-participant');
+    const settings = loadSettings(io.env, { broker: v.broker, instance: v.instance, heartbeat: v.heartbeat, spy: v.spy, trace: v.trace });
+    const prefetch = prefetchOption(v.prefetch);
+    const { instance } = settings;
+    const broker = requireBroker(settings, 'msgflo-participant');
     const definition = await loadParticipantModule(file, io.cwd);
     const transport = await connectWithRetry(broker, {
       name: role,
@@ -89,14 +96,11 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
       signal: io.signal,
       onRetry: (err, inMs) => io.stderr.write(`${role}: ${err.message.split('\n')[0]}; retrying in ${inMs} ms\n`),
     });
-    const heartbeat = Number(parsed.values.heartbeat);
-    const prefetch = Number(parsed.values.prefetch);
     participant = new Participant(definition, transport, {
       role,
-      env: io.env,
-      ...(heartbeat > 0 ? { heartbeat } : {}),
-      ...(prefetch > 0 ? { prefetch } : {}),
-      ...(parsed.values.spy || parsed.values.trace ? { snoop: { ...(parsed.values.spy ? { spy: true } : {}), ...(parsed.values.trace ? { trace: true } : {}) } } : {}),
+      heartbeat: heartbeatOf(settings),
+      ...(prefetch !== undefined ? { prefetch } : {}),
+      snoop: { spy: settings.spy, trace: settings.trace },
     });
     // Another process took this instance's MQTT session: stop (and say why) rather than run without inputs.
     let conflict: InstanceConflictError | undefined;
@@ -143,11 +147,10 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
   }
 }
 
-/** A usable instance id (letters, digits, `_`, `.`, `-`; 64 at most), or undefined when none is given. */
-function instanceId(value: string | undefined): string | undefined {
-  if (value === undefined || value === '') return undefined;
-  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(value)) {
-    throw new UsageError(`--instance / MSGFLO_INSTANCE must be 1-64 letters, digits, '_', '.' or '-', got '${value}'`, 'msgflo-participant');
-  }
-  return value;
+/** --prefetch: a whole number greater than 0, or undefined when not given. */
+function prefetchOption(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\s*\d+\s*$/.test(value) || n < 1) throw new UsageError(`--prefetch must be a whole number greater than 0, got '${value}'`, 'msgflo-participant');
+  return n;
 }

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { joinCommand } from '../coordinator/command.js';
 import { loadLibrary } from '../coordinator/library.js';
 import { iipsForRole, loadGraph, participantNodes } from '../graph/index.js';
+import { loadSettings } from '../settings.js';
 import { listOption, parseCli, reportError } from './common.js';
 import { type CliIO, EXIT } from './io.js';
 
@@ -59,6 +60,8 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
   const ignore = new Set(listOption(values.ignore));
 
   try {
+    // It reads no setting, but checks them all at start as every command does.
+    loadSettings(io.env);
     const graph = await loadGraph(path.resolve(io.cwd, graphFile));
     const componentDir = values.componentdir ?? values.components;
     const library = await loadLibrary({

@@ -11,17 +11,16 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { DiscoveryInvalidError, ErrorCodes, MsgfloError, TransportClosedError, UsageError, reasonOf } from '../errors.js';
 import { discoveryMessage, parseDiscovery, type DiscoveryMessage, type ParticipantInfo, type PortDefinition } from '../protocol/discovery.js';
-import { LEGACY_DISCOVERY_PERIOD, queueName } from '../protocol/naming.js';
+import { LEGACY_DISCOVERY_PERIOD, heartbeatForPeriod, queueName } from '../protocol/naming.js';
 import { connectTransport } from '../transport/index.js';
 import type { Transport } from '../transport/types.js';
+import { loadSettings } from '../settings.js';
 import { delay } from '../util/backoff.js';
 import { booleanOption, connectWithRetry, normalizeBooleanFlag, parseCli, reportError, requireBroker } from './common.js';
 import { type CliIO, EXIT } from './io.js';
 
 const COMMAND = 'msgflo-register';
 
-/** msgflo's heartbeat rule: re-announce every discovery period / 2.2. */
-const HEARTBEAT_DIVISOR = 2.2;
 
 const USAGE = `Usage: ${COMMAND} --role ROLE:FILE.yml [--role ROLE:FILE.yml ...] [--broker URL]
                       [--interval S] [--forever[=BOOL]]
@@ -192,6 +191,7 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
   let interval: number;
   let forever: boolean;
   try {
+    const settings = loadSettings(io.env, { broker: parsed.values.broker });
     if (parsed.positionals.length) throw new UsageError(`unexpected argument '${parsed.positionals[0]}'`, COMMAND);
     specs = (parsed.values.role ?? []).map(parseRoleSpec);
     if (!specs.length) throw new UsageError('give at least one --role ROLE:FILE', COMMAND);
@@ -206,12 +206,12 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
       throw new UsageError(`--interval must be a positive number of seconds, got '${rawInterval}'`, COMMAND);
     }
     forever = booleanOption(parsed.values.forever, '--forever', true, COMMAND);
-    broker = requireBroker(parsed.values.broker, io.env, COMMAND);
+    broker = requireBroker(settings, COMMAND);
   } catch (err) {
     return reportError(err, io, COMMAND);
   }
 
-  const heartbeat = interval / HEARTBEAT_DIVISOR;
+  const heartbeat = heartbeatForPeriod(interval);
   let transport: Transport | undefined;
   try {
     // Check every definition before connecting: nothing is announced when one of them is wrong.

@@ -6,6 +6,7 @@
  * participant's outport had sent the message (so it follows the bindings of that outport).
  */
 import { BadJsonError, UsageError } from '../errors.js';
+import { loadSettings } from '../settings.js';
 import { connectTransport } from '../transport/index.js';
 import type { QueueKind, Transport } from '../transport/types.js';
 import { parseCli, reportError, requireBroker } from './common.js';
@@ -73,6 +74,7 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
   let data: unknown;
   let broker: string;
   try {
+    const settings = loadSettings(io.env, { broker: parsed.values.broker });
     if (parsed.positionals.length) throw new UsageError(`unexpected argument '${parsed.positionals[0]}'`, COMMAND);
     if (!queue) throw new UsageError('missing --queue QUEUE', COMMAND);
     if (json === undefined) throw new UsageError('missing --json JSON', COMMAND);
@@ -81,7 +83,7 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     } catch (err) {
       throw new BadJsonError('--json', { cause: err });
     }
-    broker = requireBroker(parsed.values.broker, io.env, COMMAND);
+    broker = requireBroker(settings, COMMAND);
     checkQueueName(broker, queue, COMMAND);
   } catch (err) {
     const code = reportError(err, io, COMMAND);

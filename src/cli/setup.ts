@@ -1,4 +1,5 @@
 import { participantNodes } from '../graph/index.js';
+import { loadSettings } from '../settings.js';
 import { booleanOption, listOption, normalizeBooleanFlag, parseCli, reportError } from './common.js';
 import { type CliIO, EXIT } from './io.js';
 import { describeBinding, startNetwork, untilSignalled, type RunningNetwork } from './network.js';
@@ -77,11 +78,12 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
   const launch = !!v.participants;
   let network: RunningNetwork | undefined;
   try {
+    const settings = loadSettings(io.env, { broker: v.broker });
     let forever = booleanOption(typeof v.forever === 'string' ? v.forever : undefined, '--forever', false, 'msgflo-setup') || launch;
     network = await startNetwork(
       {
         graphFile: parsed.positionals[0],
-        broker: v.broker,
+        broker: settings.broker,
         library: v.library,
         launch,
         strictComponents: true,

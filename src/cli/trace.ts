@@ -4,6 +4,7 @@
  */
 import { UsageError } from '../errors.js';
 import { type NetworkWatcher, watchNetwork } from '../participant/watch.js';
+import { loadSettings } from '../settings.js';
 import type { Transport } from '../transport/types.js';
 import { connectWithRetry, listOption, parseCli, reportError, requireBroker } from './common.js';
 import { type CliIO, EXIT } from './io.js';
@@ -106,6 +107,7 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
   let transport: Transport | undefined;
   let watcher: NetworkWatcher | undefined;
   try {
+    const settings = loadSettings(io.env, { broker: v.broker });
     const duration = positive(v.duration, '--duration', false);
     const count = positive(v.count, '--count', true);
     const roles = listOption(v.role);
@@ -114,7 +116,7 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     const trace = both || v.trace === true;
     const json = v.json === true;
     const colour = !json && !v['no-color'] && io.env.NO_COLOR === undefined;
-    const broker = requireBroker(v.broker, io.env, COMMAND);
+    const broker = requireBroker(settings, COMMAND);
 
     transport = await connectWithRetry(broker, {
       name: COMMAND,

@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ProcessFailedError } from '../errors.js';
+import { settingsEnv } from '../settings.js';
 import { Backoff } from '../util/backoff.js';
 import { logger } from '../util/logger.js';
 
@@ -152,8 +153,7 @@ export class Launcher extends EventEmitter<{ event: [LauncherEvent] }> {
     const env: Record<string, string | undefined> = {
       ...process.env,
       ...this.options.env,
-      MSGFLO_BROKER: this.options.broker,
-      MSGFLO_INSTANCE: child.spec.instance ?? '0',
+      ...settingsEnv({ broker: this.options.broker, instance: child.spec.instance ?? '0' }),
     };
     env.PATH = [OWN_BIN, path.join(this.options.cwd, 'node_modules', '.bin'), env.PATH].filter(Boolean).join(path.delimiter);
     const forward = this.options.forward ?? { stdout: true, stderr: true };

@@ -167,6 +167,7 @@ export class ChartBehaviour<In extends string = string, Out extends string = str
 
   stop(): void {
     this.chart?.stop();
+    // A plain Error on purpose: the reason an input still queued fails; the participant reports it coded (HandlerError).
     for (const job of this.mailbox.splice(0)) job.reject(new Error('the participant stopped'));
   }
 }

@@ -4,17 +4,20 @@ import {
   BadEncodingError,
   BadJsonError,
   DecryptError,
+  ErrorCodes,
   HandlerError,
   InstanceConflictError,
   MsgfloError,
   SchemaError,
   UnknownPortError,
+  UsageError,
   codeOf,
   reasonOf,
 } from '../errors.js';
 import { discoveryMessage, type ParticipantInfo, type PortDefinition } from '../protocol/discovery.js';
 import { HEADER } from '../protocol/envelope.js';
-import { queueName } from '../protocol/naming.js';
+import { heartbeatForPeriod, queueName } from '../protocol/naming.js';
+import { DEFAULT_HEARTBEAT_SECONDS, type Env, type Settings, readSetting } from '../settings.js';
 import type { Delivery, Subscription, Transport } from '../transport/types.js';
 import { newAjv, type ValidateFunction } from '../util/ajv.js';
 import { type Clock, systemClock } from '../util/clock.js';
@@ -28,20 +31,19 @@ import {
   type PortSpec,
   checkDefinition,
 } from './definition.js';
-import { Snooper, snoopFromEnv } from './snoop.js';
+import { Snooper } from './snoop.js';
 
 const log = logger('participant');
 
 export const LIBRARY_ID = 'msgflo-ts@0.1.0';
 
-/** Default seconds between heartbeats of msgflo-ts participants. */
-export const DEFAULT_HEARTBEAT_SECONDS = 5;
+export { DEFAULT_HEARTBEAT_SECONDS };
 
 export interface ParticipantOptions {
   role: string;
   /** Participant id (default `<role>-<uuid>`, as msgflo). */
   id?: string;
-  /** Seconds between heartbeats (discovery re-sends). Default: MSGFLO_HEARTBEAT, else MSGFLO_DISCOVERY_PERIOD/2.2, else 5. */
+  /** Seconds between heartbeats (discovery re-sends). Default, from `env`: MSGFLO_HEARTBEAT, else MSGFLO_DISCOVERY_PERIOD/2.2, else 5. */
   heartbeat?: number;
   /** Inputs in flight per inport (AMQP prefetch). Default 50. */
   prefetch?: number;
@@ -50,7 +52,8 @@ export interface ParticipantOptions {
   /** How long stop() waits for in-flight inputs. Default 10000 ms. */
   drainTimeoutMs?: number;
   clock?: Clock;
-  env?: Record<string, string | undefined>;
+  /** Where MSGFLO_HEARTBEAT, MSGFLO_DISCOVERY_PERIOD, MSGFLO_SPY and MSGFLO_TRACE are read (default process.env). */
+  env?: Env;
   /**
    * Spy/trace on the snoop channel from the start (default: MSGFLO_SPY / MSGFLO_TRACE, else off). Watchers
    * (msgflo-trace, the runtime's trace:start) can switch them on at run time anyway.
@@ -105,14 +108,18 @@ function brokerStep(work: Promise<unknown>, deadline: number): Promise<void> {
   });
 }
 
-export function heartbeatSeconds(options: { heartbeat?: number; env?: Record<string, string | undefined> }): number {
+/** The heartbeat the settings ask for: MSGFLO_HEARTBEAT (or --heartbeat), else MSGFLO_DISCOVERY_PERIOD/2.2, else 5. */
+export function heartbeatOf(settings: Pick<Settings, 'heartbeat' | 'discoveryPeriod'>): number {
+  if (settings.heartbeat !== undefined) return settings.heartbeat;
+  if (settings.discoveryPeriod !== undefined) return heartbeatForPeriod(settings.discoveryPeriod);
+  return DEFAULT_HEARTBEAT_SECONDS;
+}
+
+/** `options.heartbeat` when it is a number of seconds > 0, else what the settings in `options.env` ask for. */
+export function heartbeatSeconds(options: { heartbeat?: number; env?: Env }): number {
   if (options.heartbeat && options.heartbeat > 0) return options.heartbeat;
   const env = options.env ?? process.env;
-  const explicit = Number(env.MSGFLO_HEARTBEAT);
-  if (explicit > 0) return explicit;
-  const period = Number(env.MSGFLO_DISCOVERY_PERIOD);
-  if (period > 0) return period / 2.2;
-  return DEFAULT_HEARTBEAT_SECONDS;
+  return heartbeatOf({ heartbeat: readSetting(env, 'heartbeat'), discoveryPeriod: readSetting(env, 'discoveryPeriod') });
 }
 
 export interface ParticipantEvents {
@@ -170,13 +177,13 @@ export class Participant<In extends string = string, Out extends string = string
       : definition.process
         ? functionBehaviour(definition.process)
         : definition.behaviour!();
-    const fromEnv = snoopFromEnv(options.env ?? process.env);
+    const env = options.env ?? process.env;
     this.snoop = new Snooper(transport, {
       role: this.role,
       id: this.id,
       clock: this.clock,
-      spy: options.snoop?.spy ?? fromEnv.spy,
-      trace: options.snoop?.trace ?? fromEnv.trace,
+      spy: options.snoop?.spy ?? readSetting(env, 'spy'),
+      trace: options.snoop?.trace ?? readSetting(env, 'trace'),
     });
     for (const p of definition.inports) this.inports.set(p.id, this.resolve(p));
     for (const p of definition.outports) this.outports.set(p.id, this.resolve(p));
@@ -217,7 +224,9 @@ export class Participant<In extends string = string, Out extends string = string
 
   /** Declare the ports, start consuming, announce, and keep announcing every `heartbeat` seconds. */
   async start(): Promise<void> {
-    if (this.state !== 'new') throw new Error(`participant ${this.role} already started`);
+    if (this.state !== 'new') {
+      throw new UsageError(`participant '${this.role}' is already started`, undefined, 'A Participant starts once: create a new one to start again.');
+    }
     this.state = 'running';
     for (const p of this.outports.values()) if (p.queue) await this.transport.createQueue('outqueue', p.queue, { persistent: !p.fast });
     // On a keyed network, inputs that do not decrypt are dead-lettered by the transport: report them as failed.
@@ -235,10 +244,10 @@ export class Participant<In extends string = string, Out extends string = string
       const port = [...this.inports.values()].find((p) => p.queue !== undefined && p.queue === queue);
       if (port) this.emit('failed', port.id, event.error);
     });
-    await this.snoop.start().catch((err: Error) => log('%s: no snoop channel: %s', this.role, err.message));
+    await this.snoop.start().catch((err: Error) => log('%s: cannot listen on the snoop channel: %s', this.role, err.message));
     this.snoop.beginStart();
     try {
-      await this.behaviour.start?.(this.behaviourRuntime());
+      await this.ownStart('its chart', () => this.behaviour.start?.(this.behaviourRuntime()));
     } finally {
       this.snoop.endStart();
     }
@@ -252,7 +261,7 @@ export class Participant<In extends string = string, Out extends string = string
       this.subscriptions.push(sub);
     }
     await this.announce();
-    await this.definition.start?.((port, data) => this.emitOutput(port, data), { role: this.role });
+    await this.ownStart('start()', () => this.definition.start?.((port, data) => this.emitOutput(port, data), { role: this.role }));
     this.timer = this.clock.setInterval(() => {
       this.announce().catch((err: Error) => {
         log('%s: heartbeat failed: %s', this.role, err.message);
@@ -260,6 +269,19 @@ export class Participant<In extends string = string, Out extends string = string
       });
     }, this.heartbeat * 1000);
     log('%s (%s) started, heartbeat every %ss', this.role, this.definition.component, this.heartbeat);
+  }
+
+  /** Run the participant's own start code (its chart's initial state, its start function); what it throws becomes coded. */
+  private async ownStart(what: string, run: () => void | Promise<void>): Promise<void> {
+    try {
+      await run();
+    } catch (err) {
+      if (err instanceof MsgfloError) throw err;
+      throw new MsgfloError(ErrorCodes.HANDLER, `Participant '${this.role}' failed to start: ${what} threw: ${reasonOf(err)}`, {
+        cause: err,
+        hint: "Fix the participant's start: the entry actions of its chart's initial state, or its start() function.",
+      });
+    }
   }
 
   private behaviourRuntime(): BehaviourRuntime {
@@ -414,6 +436,7 @@ export class Participant<In extends string = string, Out extends string = string
     for (const run of this.watched) {
       if (run.deadline > now) continue;
       this.watched.delete(run);
+      // The plain Error is only the reason inside the coded HandlerError.
       this.failInput(run, new HandlerError(this.role, run.port, { cause: new Error(`handler did not finish within ${this.handlerTimeoutMs} ms`) }));
     }
   }

@@ -20,6 +20,7 @@ import {
   parseControlMessage,
 } from '../protocol/snoop.js';
 import { formatTrace, type TraceRecord } from '../statechart/format.js';
+import { type Env, readSetting } from '../settings.js';
 import type { Subscription, Transport } from '../transport/types.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { logger } from '../util/logger.js';
@@ -32,12 +33,9 @@ export const DEFAULT_LEASE_MS = 30_000;
 /** Snoop messages a participant may have in flight before it drops lines. */
 export const DEFAULT_MAX_PENDING = 256;
 
-const TRUE_WORDS = new Set(['1', 'true', 'yes', 'on']);
-
-/** `{spy, trace}` from MSGFLO_SPY / MSGFLO_TRACE (1, true, yes, on). */
-export function snoopFromEnv(env: Record<string, string | undefined>): { spy: boolean; trace: boolean } {
-  const on = (v: string | undefined) => v !== undefined && TRUE_WORDS.has(v.trim().toLowerCase());
-  return { spy: on(env.MSGFLO_SPY), trace: on(env.MSGFLO_TRACE) };
+/** `{spy, trace}` from MSGFLO_SPY / MSGFLO_TRACE (see src/settings.ts; a value they do not accept is a SettingError). */
+export function snoopFromEnv(env: Env): { spy: boolean; trace: boolean } {
+  return { spy: readSetting(env, 'spy'), trace: readSetting(env, 'trace') };
 }
 
 export interface SnooperOptions {
@@ -115,7 +113,6 @@ export class Snooper implements SnoopSink {
   /** Listen to control messages, and ask watchers that are already there for their leases. */
   async start(): Promise<void> {
     const t = this.transport;
-    if (!t.subscribeSnoop || !t.publishSnoop) return;
     this.control = await t.subscribeSnoop({ channels: ['control'], roles: [this.role, ALL_ROLES] }, (m) => {
       const msg = parseControlMessage(m.data);
       if (msg) this.onControl(msg);
@@ -207,7 +204,7 @@ export class Snooper implements SnoopSink {
 
   private publish(channel: 'spy' | 'trace', make: (seq: number, dropped: number) => SpyMessage | TraceMessage, count: number): void {
     const t = this.transport;
-    if (this.stopped || !t.publishSnoop) return;
+    if (this.stopped) return;
     const seq = ++this.seq[channel];
     if (this.pending >= this.maxPending) {
       this.dropped[channel] += count;
@@ -246,7 +243,6 @@ function controlFor(from: string, request: SnoopRequest): ControlMessage {
 }
 
 async function sendControl(transport: Transport, msg: ControlMessage, roles: readonly string[] | undefined): Promise<void> {
-  if (!transport.publishSnoop) throw new Error(`the ${transport.scheme} transport has no snoop channel`);
   for (const role of roles ?? [ALL_ROLES]) await transport.publishSnoop('control', role, msg);
 }
 
@@ -286,9 +282,7 @@ export class SnoopLease {
   }
 
   private async begin(): Promise<void> {
-    const t = this.transport;
-    if (!t.subscribeSnoop) throw new Error(`the ${t.scheme} transport has no snoop channel`);
-    this.queries = await t.subscribeSnoop({ channels: ['control'] }, (m) => {
+    this.queries = await this.transport.subscribeSnoop({ channels: ['control'] }, (m) => {
       const msg = parseControlMessage(m.data);
       if (msg?.command !== 'query' || this.released) return;
       if (this.request.roles && !this.request.roles.includes(msg.role)) return;

@@ -131,7 +131,6 @@ export class NetworkWatcher extends EventEmitter<WatcherEvents> {
 
   private async begin(): Promise<void> {
     const t = this.transport;
-    if (!t.subscribeSnoop) throw new Error(`the ${t.scheme} transport has no snoop channel`);
     const spy = this.options.spy ?? true;
     const trace = this.options.trace ?? true;
     const channels: Array<'spy' | 'trace'> = [];

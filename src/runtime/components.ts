@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import type { ComponentLibrary } from '../coordinator/library.js';
 import { ROUTING_COMPONENTS } from '../graph/types.js';
 import type { ParticipantInfo, PortDefinition } from '../protocol/discovery.js';
+import { settingsEnv } from '../settings.js';
 import { logger } from '../util/logger.js';
 import type { IntrospectResult } from './introspect.js';
 
@@ -101,7 +102,7 @@ function introspectCommand(files: string[]): [string, string[]] {
 function runIntrospection(files: string[], timeoutMs: number): Promise<IntrospectResult> {
   const [cmd, args] = introspectCommand(files);
   return new Promise((resolve) => {
-    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, MSGFLO_BROKER: '' } }, (err, stdout) => {
+    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, ...settingsEnv({ broker: null }) } }, (err, stdout) => {
       const line = stdout.trim().split('\n').pop() ?? '';
       try {
         resolve(JSON.parse(line) as IntrospectResult);

@@ -53,7 +53,10 @@ export interface Chart {
   state(): string;
 }
 
-/** An error thrown by a chart's action or guard while it handled an event. */
+/**
+ * An error thrown by a chart's action or guard while it handled an event. Not coded: statechart/ imports no
+ * errors module; the participant reports it as MSGFLO_ERR_HANDLER (an input's or its start's failure).
+ */
 export class ChartError extends Error {
   readonly signal: string;
   constructor(signal: string, cause: unknown) {

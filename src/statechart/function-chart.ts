@@ -51,6 +51,7 @@ export class FunctionChart implements Chart {
     try {
       result = this.fn(event.type, event.data, this.host.sender(), event.meta);
     } catch (err) {
+      // Stands for a handler's `throw undefined`; the participant reports it coded (HandlerError), as any throw.
       failed = err ?? new Error('undefined thrown');
     }
     if (spy) {

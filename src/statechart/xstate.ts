@@ -198,6 +198,7 @@ export class XStateChart implements Chart {
   }
 
   dispatch(event: ChartEvent): void {
+    // Plain errors (statechart/ imports no errors module): the participant reports every ChartError coded.
     if (this.stopped) throw new ChartError(event.type, new Error('the chart is stopped'));
     this.dispatching = true;
     this.dispatchError = undefined;
