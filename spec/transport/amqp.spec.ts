@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { connect as rawConnect, type Channel, type ChannelModel, type GetMessage } from 'amqplib';
 import { BrokerAuthError, BrokerUnreachableError, QueueNotFoundError, TransportClosedError } from '../../src/errors.js';
 import { AmqpTransport } from '../../src/transport/amqp/index.js';
+import { connectionSocket } from '../../src/transport/amqp/internals.js';
 import type { Delivery, InMessage, TransportEvent } from '../../src/transport/types.js';
 import { AMQP_URL, requireBroker, uniqueName } from '../helpers/brokers.js';
 import { Collector, sleep, waitFor } from '../helpers/wait.js';
@@ -144,8 +145,8 @@ describe('AmqpTransport @broker', function () {
       const events: TransportEvent[] = [];
       t.on((e) => events.push(e));
       // Pull the socket from under the connection (what a broker crash looks like).
-      const model = Reflect.get(t, 'connection') as { connection: { stream: { destroy(err: Error): void } } };
-      model.connection.stream.destroy(new Error('simulated connection reset'));
+      const model = Reflect.get(Reflect.get(t, 'connection') as object, 'model') as ChannelModel;
+      connectionSocket(model)!.destroy(new Error('simulated connection reset'));
       await waitFor(() => events.some((e) => e.type === 'disconnect'), 'a disconnect event');
       await assert.rejects(t.send('outqueue', 'x', 1), TransportClosedError);
     });
