@@ -246,8 +246,8 @@ export class AmqpConnection {
     this.state = 'closed';
     this.reset();
     if (model && !(await waitAtMost(ms, 'close connection', quietly(() => model.close())))) {
-      // The broker never answered: drop the socket rather than hang.
-      connectionSocket(model)?.destroy();
+      // The broker never answered: drop the socket rather than hang (with an error, amqplib tears down too).
+      connectionSocket(model)?.destroy(new Error(`the broker did not answer close within ${ms} ms`));
     }
     this.model = undefined;
     this.current = undefined;

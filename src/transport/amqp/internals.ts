@@ -34,7 +34,7 @@ export function isCheckedAmqplib(version: string): boolean {
  * The socket under a connection: `ChannelModel.connection.stream` (lib/connection.js keeps it there; the typed
  * `Connection` only shows `serverProperties`). Needed twice: to coalesce writes (see connection.ts) and to drop a
  * connection whose broker does not answer close(). amqplib writes every frame with `stream.write(...)`, looked up on
- * each write, which is what lets coalescing wrap it.
+ * each write, which is what lets coalescing wrap it; destroying the stream with an error closes the connection.
  */
 export function connectionSocket(model: ChannelModel): Duplex | undefined {
   const stream: unknown = (model.connection as { stream?: unknown }).stream;
