@@ -5,8 +5,8 @@
  * beyond its typed API is in internals.ts.
  */
 import type { SnoopChannel } from '../../protocol/snoop.js';
-import { logger } from '../../util/logger.js';
 import { deferred } from '../../util/deferred.js';
+import { logger } from '../../util/logger.js';
 import { CLOSE_TIMEOUT_MS } from '../defaults.js';
 import type {
   Binding,
@@ -39,7 +39,7 @@ export class AmqpTransport implements Transport {
   readonly scheme = 'amqp' as const;
   readonly brokerBindings = true;
 
-  private readonly options: AmqpTransportOptions;
+  private readonly closeTimeoutMs: number;
   private readonly connection: AmqpConnection;
   private readonly topology: Topology;
   private readonly consumers: Consumers;
@@ -49,7 +49,7 @@ export class AmqpTransport implements Transport {
   private readonly ended = deferred<Error | undefined>();
 
   constructor(url: string, options: AmqpTransportOptions = {}) {
-    this.options = options;
+    this.closeTimeoutMs = options.closeTimeoutMs ?? CLOSE_TIMEOUT_MS;
     this.connection = new AmqpConnection(url, options);
     this.url = this.connection.url;
     this.topology = new Topology(this.connection);
@@ -77,7 +77,7 @@ export class AmqpTransport implements Transport {
 
   /** Consumers first (letting acks/nacks in progress finish), then every outstanding confirm, then topology. */
   private async shutdown(): Promise<void> {
-    const ms = this.options.closeTimeoutMs ?? CLOSE_TIMEOUT_MS;
+    const ms = this.closeTimeoutMs;
     if (await this.connection.beginClose()) {
       log('closing');
       await waitAtMost(ms, 'cancel consumers', this.consumers.cancelAll());
