@@ -212,15 +212,7 @@ export function transportConformance(target: ConformanceTarget): void {
     it('dead-letters a nacked message with its reason, and settling twice is harmless', async () => {
       const t = await client();
       const q = await inqueue(t, 'IN');
-      const dead = new Collector<InMessage>();
-      if (target.caps.amqpTopology) {
-        await t.subscribe(`dead-${q}`, (d) => {
-          void d.ack();
-          dead.push(d);
-        });
-      } else {
-        await t.tap('inqueue', `dead-${q}`, dead.push);
-      }
+      const dead = await deadLetters(t, q);
       const got = await consume(t, q, false);
       await t.send('inqueue', q, { bad: true });
       const [d] = await got.waitCount(1);

@@ -8,7 +8,7 @@ import { QueueNotFoundError } from '../../../src/errors.js';
 import type { Delivery, InMessage, TransportEvent } from '../../../src/transport/types.js';
 import { uniqueName } from '../../helpers/brokers.js';
 import { Collector, sleep, waitFor } from '../../helpers/wait.js';
-import { amqpFixture } from './fixture.js';
+import { amqpFixture, collectAcked } from './fixture.js';
 
 describe('AmqpTransport consume @broker', function () {
   this.timeout(20000);
@@ -19,11 +19,7 @@ describe('AmqpTransport consume @broker', function () {
     await assert.rejects(t.subscribe(uniqueName('amqp') + '.NOPE', () => undefined), QueueNotFoundError);
     const q = track(uniqueName('amqp') + '.IN');
     await t.createQueue('inqueue', q);
-    const got = new Collector<Delivery>();
-    await t.subscribe(q, (d) => {
-      void d.ack();
-      got.push(d);
-    });
+    const got = await collectAcked(t, q);
     await t.send('inqueue', q, 'fine');
     assert.equal((await got.waitCount(1))[0]!.data, 'fine');
   });
@@ -32,11 +28,7 @@ describe('AmqpTransport consume @broker', function () {
     const t = await transport();
     const q = track(uniqueName('amqp') + '.IN');
     await t.createQueue('inqueue', q);
-    const got = new Collector<Delivery>();
-    await t.subscribe(q, (d) => {
-      void d.ack();
-      got.push(d);
-    });
+    const got = await collectAcked(t, q);
     const ch = await rawChannel();
     ch.sendToQueue(q, Buffer.from('not json'), { headers: { n: 5, 'x-msgflo-id': 'hdr-id' } });
     await ch.close();
@@ -108,11 +100,7 @@ describe('AmqpTransport consume @broker', function () {
     await ch.close();
     await waitFor(() => events.some((e) => e.type === 'error' && e.error instanceof QueueNotFoundError), 'an error event');
     await t.createQueue('inqueue', q);
-    const got = new Collector<Delivery>();
-    await t.subscribe(q, (d) => {
-      void d.ack();
-      got.push(d);
-    });
+    const got = await collectAcked(t, q);
     await t.send('inqueue', q, 'back');
     assert.equal((await got.waitCount(1))[0]!.data, 'back');
     assert.equal(events.some((e) => e.type === 'disconnect'), false);

@@ -4,8 +4,19 @@
  */
 import { connect as rawConnect, type Channel, type ChannelModel, type GetMessage } from 'amqplib';
 import { AmqpTransport } from '../../../src/transport/amqp/index.js';
+import type { Delivery, Transport } from '../../../src/transport/types.js';
 import { AMQP_URL, requireBroker } from '../../helpers/brokers.js';
-import { waitFor } from '../../helpers/wait.js';
+import { Collector, waitFor } from '../../helpers/wait.js';
+
+/** Subscribe to `queue`, acking and collecting every delivery. */
+export async function collectAcked(t: Transport, queue: string): Promise<Collector<Delivery>> {
+  const got = new Collector<Delivery>();
+  await t.subscribe(queue, (d) => {
+    void d.ack();
+    got.push(d);
+  });
+  return got;
+}
 
 export interface AmqpFixture {
   /** A fresh channel on the raw client; RabbitMQ closes a channel on any failed operation. */

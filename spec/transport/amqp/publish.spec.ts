@@ -4,10 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { QueueNotFoundError } from '../../../src/errors.js';
-import type { Delivery } from '../../../src/transport/types.js';
 import { uniqueName } from '../../helpers/brokers.js';
-import { Collector, sleep } from '../../helpers/wait.js';
-import { amqpFixture } from './fixture.js';
+import { sleep } from '../../helpers/wait.js';
+import { amqpFixture, collectAcked } from './fixture.js';
 
 describe('AmqpTransport publish @broker', function () {
   this.timeout(20000);
@@ -63,11 +62,7 @@ describe('AmqpTransport publish @broker', function () {
     assert.equal(results[2]!.status, 'fulfilled', String((results[2] as PromiseRejectedResult).reason));
     assert.equal(results[3]!.status, 'fulfilled');
     await t.send('inqueue', q, 3);
-    const got = new Collector<Delivery>();
-    await t.subscribe(q, (d) => {
-      void d.ack();
-      got.push(d);
-    });
+    const got = await collectAcked(t, q);
     await got.waitCount(4);
     await sleep(200);
     // At least once: a message whose confirm was lost with the channel is published again, so it may

@@ -26,14 +26,9 @@ export class Discovery {
     private readonly consumers: Consumers,
   ) {}
 
-  private ready(what: string): Promise<void> {
-    this.connection.assertOpen(what);
-    return this.topology.declareOnce('discovery exchange', discoverySteps);
-  }
-
   async announce(message: unknown, options: { ttlMs?: number } = {}): Promise<void> {
     const what = 'announce on fbp';
-    await this.ready(what);
+    await this.topology.declareOnce(what, 'discovery exchange', discoverySteps);
     const publisher = this.connection.publisher(what);
     const id = newMessageId();
     const ttl = Math.max(0, Math.round(options.ttlMs ?? DISCOVERY_TTL_MS));
@@ -59,7 +54,7 @@ export class Discovery {
   /** Every discovery message reaches every observer once (see the top of this file). */
   async onDiscovery(handler: MessageHandler): Promise<Subscription> {
     const what = 'observe discovery';
-    await this.ready(what);
+    await this.topology.declareOnce(what, 'discovery exchange', discoverySteps);
     const publisher = this.connection.publisher(what);
     const sub = await this.consumers.ownQueue({
       exchange: DISCOVERY_QUEUE,

@@ -36,14 +36,9 @@ export class Snoop {
     private readonly consumers: Consumers,
   ) {}
 
-  private ready(what: string): Promise<void> {
-    this.connection.assertOpen(what);
-    return this.topology.declareOnce('snoop exchange', snoopSteps);
-  }
-
   async publish(channel: SnoopChannel, role: string, data: unknown): Promise<void> {
     const what = 'publish on the snoop channel';
-    await this.ready(what);
+    await this.topology.declareOnce(what, 'snoop exchange', snoopSteps);
     const publisher = this.connection.publisher(what);
     try {
       await publisher.publish({
@@ -66,7 +61,7 @@ export class Snoop {
    */
   async subscribe(filter: SnoopFilter, handler: SnoopHandler): Promise<Subscription> {
     const what = 'subscribe to the snoop channel';
-    await this.ready(what);
+    await this.topology.declareOnce(what, 'snoop exchange', snoopSteps);
     const roles: Array<string | undefined> = filter.roles ? [...filter.roles] : [undefined];
     const sub = await this.consumers.ownQueue({
       exchange: SNOOP_EXCHANGE,

@@ -158,10 +158,11 @@ export class Topology {
   }
 
   /**
-   * Declare what `steps` make, once per connection (406: someone declared it otherwise; it is used as it is). A
-   * failed declaration is tried again by the next caller.
+   * Declare what `steps` make, once per connection (406: someone declared it otherwise; it is used as it is), before
+   * `what` (which fails with TransportClosedError unless open). A failed declaration is tried again by the next caller.
    */
-  declareOnce(name: string, steps: () => Step[]): Promise<void> {
+  declareOnce(what: string, name: string, steps: () => Step[]): Promise<void> {
+    this.connection.assertOpen(what);
     let ready = this.declared.get(name);
     if (!ready) {
       const attempt = this.withAdmin(`declare ${name}`, async (run) => {
