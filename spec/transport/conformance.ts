@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { TransportClosedError, QueueNotFoundError } from '../../src/errors.js';
 import { connectTransport } from '../../src/transport/index.js';
 import type { Delivery, InMessage, Transport } from '../../src/transport/types.js';
+import { within } from '../../src/util/within.js';
 import { uniqueName } from '../helpers/brokers.js';
 import { Collector, sleep } from '../helpers/wait.js';
 
@@ -23,6 +24,13 @@ function reasonOf(m: InMessage): string | undefined {
   if (m.headers['x-msgflo-reason']) return m.headers['x-msgflo-reason'];
   const d = m.data as Record<string, unknown> | null;
   return typeof d === 'object' && d !== null && typeof d['x-msgflo-reason'] === 'string' ? (d['x-msgflo-reason'] as string) : undefined;
+}
+
+/** The code a dead letter carries: in its headers, or (MQTT 3.1.1) in the JSON wrapper around the body. */
+function deadCodeOf(m: InMessage): string | undefined {
+  if (m.headers['x-msgflo-code']) return m.headers['x-msgflo-code'];
+  const d = m.data as Record<string, unknown> | null;
+  return typeof d === 'object' && d !== null && typeof d['x-msgflo-code'] === 'string' ? (d['x-msgflo-code'] as string) : undefined;
 }
 
 export function transportConformance(target: ConformanceTarget): void {
@@ -204,15 +212,7 @@ export function transportConformance(target: ConformanceTarget): void {
     it('dead-letters a nacked message with its reason, and settling twice is harmless', async () => {
       const t = await client();
       const q = await inqueue(t, 'IN');
-      const dead = new Collector<InMessage>();
-      if (target.caps.amqpTopology) {
-        await t.subscribe(`dead-${q}`, (d) => {
-          void d.ack();
-          dead.push(d);
-        });
-      } else {
-        await t.tap('inqueue', `dead-${q}`, dead.push);
-      }
+      const dead = await deadLetters(t, q);
       const got = await consume(t, q, false);
       await t.send('inqueue', q, { bad: true });
       const [d] = await got.waitCount(1);
@@ -313,6 +313,99 @@ export function transportConformance(target: ConformanceTarget): void {
       const q = await inqueue(t, 'IN');
       assert.equal(await t.queueExists('inqueue', q), true);
       await t.send('inqueue', q, 'still usable');
+    });
+
+    // ── close, settlement, handler failures, discovery cancel (absorbed from the AMQP spec; issue 10) ──────────
+
+    /** What is dead-lettered from inqueue `q`: consumed where dead letters are a queue, tapped where a topic. */
+    async function deadLetters(t: Transport, q: string): Promise<Collector<InMessage>> {
+      const dead = new Collector<InMessage>();
+      if (target.caps.amqpTopology) {
+        await t.subscribe(`dead-${q}`, (d) => {
+          void d.ack();
+          dead.push(d);
+        });
+      } else {
+        await t.tap('inqueue', `dead-${q}`, dead.push);
+      }
+      return dead;
+    }
+
+    it('closes idempotently, then refuses every operation', async () => {
+      const t = await connectTransport(url, { name: prefix });
+      await Promise.all([t.close(), t.close()]);
+      await t.close();
+      await assert.rejects(t.createQueue('inqueue', `${prefix}.X`), TransportClosedError);
+      await assert.rejects(t.subscribe(`${prefix}.X`, () => undefined), TransportClosedError);
+      await assert.rejects(t.queueExists('inqueue', 'x'), TransportClosedError);
+      await assert.rejects(t.announce({}), TransportClosedError);
+      await assert.rejects(t.connect(), TransportClosedError);
+    });
+
+    it('resolves closed() without an error once close() has finished, and not before', async () => {
+      const t = await connectTransport(url, { name: prefix });
+      assert.equal(await within(100, t.closed(), 'pending'), 'pending', 'closed() waits for close()');
+      await t.close();
+      assert.equal(await within(100, t.closed(), 'pending'), undefined, 'closed() has resolved, with no error');
+      assert.equal(await t.closed(), undefined, 'and stays resolved');
+    });
+
+    it('settles once: a second ack or nack resolves only when the first settlement has, and changes nothing', async () => {
+      const t = await client();
+      const q = await inqueue(t, 'IN');
+      const dead = await deadLetters(t, q);
+      const got = new Collector<Delivery>();
+      await t.subscribe(q, got.push, { prefetch: 1 });
+      await t.send('inqueue', q, 'one');
+      const [d] = await got.waitCount(1);
+      const first = d!.nack('the first settlement wins', 'MSGFLO_ERR_TEST');
+      const second = d!.ack();
+      const third = d!.nack('too late');
+      const order: string[] = [];
+      void first.then(() => order.push('first'));
+      void second.then(() => order.push('second'));
+      void third.then(() => order.push('third'));
+      await Promise.all([first, second, third]);
+      assert.deepEqual(order, ['first', 'second', 'third'], 'the later calls resolved only once the first settlement had finished');
+      assert.equal(d!.settled, true);
+      const [dl] = await dead.waitCount(1);
+      assert.equal(reasonOf(dl!), 'the first settlement wins');
+      // Prefetch 1: the next message comes only once the first settlement went through.
+      await t.send('inqueue', q, 'two');
+      const [, d2] = await got.waitCount(2);
+      assert.equal(d2!.data, 'two');
+      await d2!.ack();
+      await sleep(200);
+      assert.equal(dead.items.length, 1, 'one dead letter for the one refusal');
+    });
+
+    it('dead-letters a message whose handler throws, with its reason and MSGFLO_ERR_HANDLER', async () => {
+      const t = await client();
+      const q = await inqueue(t, 'IN');
+      const dead = await deadLetters(t, q);
+      await t.subscribe(q, () => {
+        throw new Error('handler blew up');
+      });
+      await t.send('inqueue', q, 'boom');
+      const [dl] = await dead.waitCount(1);
+      assert.equal(reasonOf(dl!), 'handler blew up');
+      assert.equal(deadCodeOf(dl!), 'MSGFLO_ERR_HANDLER');
+    });
+
+    it('stops delivering discovery messages to an observer after cancel', async () => {
+      const a = await client();
+      const role = uniqueName('role');
+      const seen = new Collector<InMessage>();
+      const sub = await a.onDiscovery((m) => {
+        if ((m.data as { payload?: { role?: string } } | null)?.payload?.role === role) seen.push(m);
+      });
+      const msg = { protocol: 'discovery', command: 'participant', payload: { id: `${role}-1`, role, component: 'C', inports: [], outports: [] } };
+      await a.announce(msg);
+      await seen.waitCount(1);
+      await sub.cancel();
+      await a.announce(msg);
+      await sleep(300);
+      assert.equal(seen.items.length, 1);
     });
   });
 }

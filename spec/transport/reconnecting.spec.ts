@@ -18,6 +18,8 @@ const attemptIds: Array<string | undefined> = [];
 class FlakyTransport extends DirectTransport {
   private lostListeners = new Set<(e: TransportEvent) => void>();
   private dropped = false;
+  /** Thrown by the next send instead of sending. */
+  failNext: Error | undefined;
   override on(listener: (e: TransportEvent) => void): () => void {
     this.lostListeners.add(listener);
     return () => this.lostListeners.delete(listener);
@@ -30,6 +32,9 @@ class FlakyTransport extends DirectTransport {
   override async send(...args: Parameters<DirectTransport['send']>): Promise<void> {
     attemptIds.push(args[3]?.id);
     if (this.dropped) throw new TransportClosedError('send');
+    const fail = this.failNext;
+    this.failNext = undefined;
+    if (fail) throw fail;
     return super.send(...args);
   }
 }
@@ -101,6 +106,25 @@ describe('reconnecting transport (in-memory, connection dropped on purpose)', ()
     assert.ok(attemptIds.length >= 1 && attemptIds[0] !== undefined, 'the wrapper fixed the id before the first attempt');
     assert.ok(attemptIds.every((id) => id === attemptIds[0]), 'every attempt carries that id');
     assert.equal(m!.id, attemptIds[0]);
+  });
+
+  it('retries only what failed with TransportClosedError: other errors are the caller’s, whatever their words say', async () => {
+    await transport.createQueue('inqueue', 'w.IN');
+    const got = new Collector<Delivery>();
+    await transport.subscribe('w.IN', (d) => {
+      void d.ack();
+      got.push(d);
+    });
+    const wordy = new Error('Connection closed: socket ECONNRESET');
+    connections[0]!.failNext = wordy;
+    await assert.rejects(transport.send('inqueue', 'w.IN', 'refused'), (err) => err === wordy);
+    connections[0]!.failNext = new TransportClosedError('send');
+    await transport.send('inqueue', 'w.IN', 'retried');
+    assert.deepEqual(
+      (await got.waitCount(1)).map((d) => d.data),
+      ['retried'],
+    );
+    assert.deepEqual(events, [], 'a failed operation is not a lost connection');
   });
 
   it('rejects what still waits when it is closed', async () => {

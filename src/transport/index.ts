@@ -50,7 +50,8 @@ const defaultRegistry = createTransportRegistry();
 
 /**
  * Create and connect the transport for a broker URL. AMQP connections are wrapped so that they reconnect and
- * resume after a loss (MQTT clients do that themselves).
+ * resume after a loss; MQTT's link reconnects inside mqtt.js, which resumes its session. Both follow the policy of
+ * reconnect.ts.
  */
 export async function connectTransport(url: string, options: TransportOptions = {}, registry = defaultRegistry): Promise<Transport> {
   // A malformed key fails before anything connects (MSGFLO_ERR_KEY).

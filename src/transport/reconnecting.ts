@@ -1,21 +1,21 @@
 /**
- * Reconnection for transports that do not reconnect by themselves (AMQP): when the connection is lost, connect
- * again with backoff, redeclare what was declared (queues, bindings), resume every subscription, tap and discovery
+ * Reconnection for transports that do not reconnect by themselves (AMQP), by the policy of reconnect.ts: when the
+ * connection is lost, connect again with backoff, redeclare what was declared (queues, bindings), resume every subscription, tap and discovery
  * observer, and send what was sent meanwhile — in order, with the message ids it had, so a message whose confirm
  * was lost with the connection may arrive twice (at-least-once) but is never dropped.
  *
  * Sends made while disconnected are buffered up to `maxBuffered`; beyond that they are refused with
  * TransportClosedError, never dropped silently.
  */
-import { deferred } from '../util/deferred.js';
-import { MsgfloError, TransportClosedError, reasonOf } from '../errors.js';
+import { TransportClosedError, reasonOf } from '../errors.js';
 import { sendId } from '../protocol/envelope.js';
 import type { SnoopChannel } from '../protocol/snoop.js';
-import { type Backoff, delay } from '../util/backoff.js';
-import { MAX_BUFFERED_SENDS, reconnectBackoff } from './defaults.js';
-import { bindingKey } from './bindings.js';
-import { Listeners } from './listeners.js';
+import { delay } from '../util/backoff.js';
 import { logger } from '../util/logger.js';
+import { bindingKey } from './bindings.js';
+import { MAX_BUFFERED_SENDS } from './defaults.js';
+import { Listeners } from './listeners.js';
+import { ConnectionState, isConnectionLoss } from './reconnect.js';
 import type {
   Binding,
   BindingOptions,
@@ -54,31 +54,20 @@ interface Pending {
   readonly reject: (err: unknown) => void;
 }
 
-
-/** Errors that mean "the connection went away", after which a retry on a new connection is right. */
-function isConnectionLoss(err: unknown): boolean {
-  if (err instanceof TransportClosedError) return true;
-  if (err instanceof MsgfloError) return false;
-  const text = String((err as Error)?.message ?? err);
-  return /closed|ECONNRESET|EPIPE|socket|connection/i.test(text);
-}
-
 export class ReconnectingTransport implements Transport {
   readonly url: string;
   readonly scheme: Transport['scheme'];
   readonly brokerBindings: boolean;
   private inner: Transport;
-  private state: 'new' | 'open' | 'reconnecting' | 'closed' = 'new';
   private readonly queues = new Map<string, { kind: QueueKind; name: string; options: QueueOptions | undefined }>();
   private readonly bindings = new Map<string, { binding: Binding; options: BindingOptions | undefined }>();
   private readonly managed = new Set<Managed>();
   private readonly buffer: Pending[] = [];
   private readonly listeners = new Listeners<TransportEvent>(log);
-  private readonly backoff: Backoff;
+  private readonly state: ConnectionState;
   private unhook: (() => void) | undefined;
   private reconnecting: Promise<void> | undefined;
   private flushing = false;
-  private readonly ended = deferred<Error | undefined>();
 
   constructor(
     first: Transport,
@@ -89,13 +78,13 @@ export class ReconnectingTransport implements Transport {
     this.url = first.url;
     this.scheme = first.scheme;
     this.brokerBindings = first.brokerBindings;
-    this.backoff = reconnectBackoff(options.backoff);
+    this.state = new ConnectionState({ emit: (event) => this.listeners.emit(event), ...(options.backoff ? { backoff: options.backoff } : {}) });
   }
 
   /** The first connection: its failure is the caller's (one-shot commands fail fast). */
   async connect(): Promise<void> {
     await this.inner.connect();
-    this.state = 'open';
+    this.state.opened();
     this.hook(this.inner);
   }
 
@@ -104,12 +93,8 @@ export class ReconnectingTransport implements Transport {
     this.unhook = t.on((event) => {
       if (t !== this.inner) return;
       if (event.type === 'disconnect') this.lost(event.error);
-      else this.emit(event);
+      else if (event.type === 'error') this.state.error(event.error);
     });
-  }
-
-  private emit(event: TransportEvent): void {
-    this.listeners.emit(event);
   }
 
   on(listener: (event: TransportEvent) => void): () => void {
@@ -118,14 +103,12 @@ export class ReconnectingTransport implements Transport {
 
   /** Connected right now (false while reconnecting). */
   get connected(): boolean {
-    return this.state === 'open';
+    return this.state.isOpen;
   }
 
   private lost(error?: Error): void {
-    if (this.state !== 'open') return;
-    this.state = 'reconnecting';
+    if (!this.state.lost(error)) return;
     log('connection to %s lost (%s); reconnecting', this.url, error?.message ?? 'closed');
-    this.emit(error ? { type: 'disconnect', error } : { type: 'disconnect' });
     for (const m of this.managed) m.current = undefined;
     this.reconnecting = this.reconnectLoop();
   }
@@ -133,10 +116,9 @@ export class ReconnectingTransport implements Transport {
   private async reconnectLoop(): Promise<void> {
     const old = this.inner;
     void old.close().catch(() => {});
-    this.backoff.reset();
-    while (this.state === 'reconnecting') {
-      await delay(this.backoff.next());
-      if (this.state !== 'reconnecting') return;
+    while (this.state.phase === 'lost') {
+      await delay(this.state.nextDelay());
+      if (this.state.phase !== 'lost') return;
       let t: Transport | undefined;
       try {
         t = await this.factory();
@@ -145,20 +127,19 @@ export class ReconnectingTransport implements Transport {
         for (const b of this.bindings.values()) await t.addBinding(b.binding, b.options);
         for (const m of this.managed) if (!m.cancelled) m.current = await m.open(t);
       } catch (err) {
-        log('reconnect attempt %d failed: %s', this.backoff.attempts, reasonOf(err));
+        log('reconnect attempt %d failed: %s', this.state.attempts, reasonOf(err));
         for (const m of this.managed) m.current = undefined;
         await t?.close().catch(() => {});
         continue;
       }
-      if (this.state !== 'reconnecting') {
+      if (this.state.phase !== 'lost') {
         await t.close().catch(() => {});
         return;
       }
       this.inner = t;
-      this.state = 'open';
       this.hook(t);
-      log('reconnected to %s after %d attempt(s)', this.url, this.backoff.attempts);
-      this.emit({ type: 'reconnect' });
+      log('reconnected to %s after %d attempt(s)', this.url, this.state.attempts);
+      this.state.reconnected();
       await this.flush();
     }
   }
@@ -169,7 +150,7 @@ export class ReconnectingTransport implements Transport {
     this.flushing = true;
     try {
       let failures = 0;
-      while (this.buffer.length && this.state === 'open') {
+      while (this.buffer.length && this.state.isOpen) {
         const next = this.buffer[0]!;
         try {
           await next.run(this.inner);
@@ -179,8 +160,8 @@ export class ReconnectingTransport implements Transport {
         } catch (err) {
           // A lost connection keeps the operation for the next one. If the transport still says it is open (a
           // channel, not the connection, went away), retry a few times, then give the error to the caller.
-          if (isConnectionLoss(err) && (this.state as string) !== 'closed' && ++failures <= 20) {
-            if (this.state === 'open') await delay(100);
+          if (isConnectionLoss(err) && !this.state.isClosed && ++failures <= 20) {
+            if (this.state.isOpen) await delay(100);
             continue;
           }
           this.buffer.shift();
@@ -195,12 +176,12 @@ export class ReconnectingTransport implements Transport {
 
   /** Run now, or after reconnecting when the connection is (or gets) lost. */
   private async withConnection(what: string, run: (t: Transport) => Promise<void>): Promise<void> {
-    if (this.state === 'closed' || this.state === 'new') throw new TransportClosedError(what);
-    if (this.state === 'open' && this.buffer.length === 0) {
+    if (this.state.isClosed || this.state.phase === 'new') throw new TransportClosedError(what);
+    if (this.state.isOpen && this.buffer.length === 0) {
       try {
         return await run(this.inner);
       } catch (err) {
-        if (!isConnectionLoss(err) || (this.state as string) === 'closed') throw err;
+        if (!isConnectionLoss(err) || this.state.isClosed) throw err;
         // The connection went away under this operation: retry it on the next one.
       }
     }
@@ -209,22 +190,21 @@ export class ReconnectingTransport implements Transport {
     }
     return new Promise<void>((resolve, reject) => {
       this.buffer.push({ run, resolve, reject });
-      if (this.state === 'open') void this.flush();
+      if (this.state.isOpen) void this.flush();
     });
   }
 
   async close(): Promise<void> {
-    if (this.state === 'closed') return;
-    this.state = 'closed';
+    if (!this.state.close()) return;
     this.unhook?.();
     for (const p of this.buffer.splice(0)) p.reject(new TransportClosedError('send'));
     await this.inner.close();
-    this.ended.resolve(undefined);
+    this.state.ended();
   }
 
   /** Resolves once closed for good (see Transport.closed); the connections it replaces on the way do not count. */
   closed(): Promise<Error | undefined> {
-    return this.ended.promise;
+    return this.state.closed();
   }
 
   async createQueue(kind: QueueKind, name: string, options?: QueueOptions): Promise<void> {
@@ -238,7 +218,7 @@ export class ReconnectingTransport implements Transport {
   }
 
   async queueExists(kind: QueueKind, name: string): Promise<boolean> {
-    if (this.state !== 'open') throw new TransportClosedError('check a queue');
+    if (!this.state.isOpen) throw new TransportClosedError('check a queue');
     return this.inner.queueExists(kind, name);
   }
 
@@ -250,7 +230,7 @@ export class ReconnectingTransport implements Transport {
   }
 
   private async manage(queue: string, open: (t: Transport) => Promise<Subscription>): Promise<Subscription> {
-    if (this.state !== 'open') throw new TransportClosedError('subscribe');
+    if (!this.state.isOpen) throw new TransportClosedError('subscribe');
     const m: Managed = { queue, open, current: undefined, cancelled: false };
     m.current = await open(this.inner);
     this.managed.add(m);
@@ -287,19 +267,19 @@ export class ReconnectingTransport implements Transport {
   }
 
   async listBindings(): Promise<Binding[]> {
-    if (this.state !== 'open') return [...this.bindings.values()].map((b) => b.binding);
+    if (!this.state.isOpen) return [...this.bindings.values()].map((b) => b.binding);
     return this.inner.listBindings();
   }
 
   async announce(message: unknown, options?: { ttlMs?: number }): Promise<void> {
     // A heartbeat is only worth sending now; while reconnecting the next one will do.
-    if (this.state !== 'open') throw new TransportClosedError('announce');
+    if (!this.state.isOpen) throw new TransportClosedError('announce');
     await this.inner.announce(message, options);
   }
 
   /** Snoop lines are at most once: none are kept while disconnected. */
   async publishSnoop(channel: SnoopChannel, role: string, data: unknown): Promise<void> {
-    if (this.state !== 'open') throw new TransportClosedError('publish on the snoop channel');
+    if (!this.state.isOpen) throw new TransportClosedError('publish on the snoop channel');
     await this.inner.publishSnoop(channel, role, data);
   }
 

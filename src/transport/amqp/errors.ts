@@ -2,9 +2,13 @@
  * How amqplib reports failures, and how they map to msgflo-ts errors.
  *
  * amqplib gives server-side channel/connection closes an `Error` whose `code` is the AMQP reply code (404
- * NOT_FOUND, 406 PRECONDITION_FAILED, …). Handshake failures only carry the reply in the message text.
+ * NOT_FOUND, 406 PRECONDITION_FAILED, …). What it only says in words is read in internals.ts.
  */
-import { BrokerAuthError, BrokerUnreachableError, type MsgfloError } from '../../errors.js';
+import { BrokerAuthError, BrokerUnreachableError, type MsgfloError, TransportClosedError } from '../../errors.js';
+import { requireCjs } from '../../util/cjs.js';
+import { isHandshakeAccessRefused, isVhostRefused } from './internals.js';
+
+const { IllegalOperationError } = requireCjs('amqplib') as typeof import('amqplib');
 
 export const ReplyCode = {
   ACCESS_REFUSED: 403,
@@ -24,25 +28,34 @@ export function isNotFound(err: unknown): boolean {
   return replyCode(err) === ReplyCode.NOT_FOUND;
 }
 
-export function isPreconditionFailed(err: unknown): boolean {
-  return replyCode(err) === ReplyCode.PRECONDITION_FAILED;
-}
-
-/** The exchange named by a 404 "NOT_FOUND - no exchange 'x' in vhost '/'" close, if that is what it says. */
-export function missingExchange(err: unknown): string | undefined {
-  if (!(err instanceof Error)) return undefined;
-  const m = /no exchange '((?:[^'\\]|\\.)*)'/.exec(err.message);
-  return m ? m[1] : undefined;
-}
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
 /** Whether a failed connection attempt was the broker refusing the login (or the vhost). */
 export function isAuthFailure(err: unknown): boolean {
-  if (replyCode(err) === ReplyCode.ACCESS_REFUSED) return true;
-  return /ACCESS[-_]REFUSED|\b403\b/.test(messageOf(err));
+  return replyCode(err) === ReplyCode.ACCESS_REFUSED || isHandshakeAccessRefused(err);
+}
+
+/** Socket error codes that mean the connection under an operation went away. */
+const SOCKET_GONE = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ETIMEDOUT', 'ERR_STREAM_DESTROYED', 'ERR_STREAM_WRITE_AFTER_END']);
+
+/**
+ * Whether an amqplib failure means that the channel or connection the operation ran on is gone, rather than that
+ * the broker refused the operation: amqplib's IllegalOperationError (an operation on a closed channel or
+ * connection), or a socket error code. Decided by class and code, never by the wording.
+ */
+export function isChannelGone(err: unknown): boolean {
+  if (err instanceof IllegalOperationError) return true;
+  const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
+  return typeof code === 'string' && SOCKET_GONE.has(code);
+}
+
+/**
+ * An amqplib failure as callers of the transport see it: TransportClosedError once the connection is no longer
+ * open or when the channel under the operation is gone (so that a wrapper knows, by class, to retry on a new
+ * connection); anything else as it is (say, a 406 of a declaration).
+ */
+export function closedOr(err: unknown, what: string, connectionOpen: boolean): unknown {
+  if (err instanceof TransportClosedError) return err;
+  if (!connectionOpen || isChannelGone(err)) return new TransportClosedError(what, { cause: err });
+  return err;
 }
 
 /** Remove the password of `url` from an error message, should a lower layer ever have echoed it. */
@@ -57,14 +70,6 @@ function scrubbed(err: unknown, url: string): unknown {
   const clean = new Error(err.message.split(password).join('***'));
   clean.name = err.name;
   return clean;
-}
-
-/**
- * RabbitMQ refuses connection.open (530 NOT_ALLOWED) for a virtual host that does not exist or that the user
- * may not use; amqplib then only says it expected ConnectionOpenOk.
- */
-export function isVhostRefused(err: unknown): boolean {
-  return /Expected ConnectionOpenOk; got <ConnectionClose/.test(messageOf(err));
 }
 
 function vhostOf(url: string): string {

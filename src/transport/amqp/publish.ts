@@ -1,19 +1,48 @@
 /**
- * Publishing over one ConfirmChannel: broker confirms, unroutable returns, backpressure, and recovery of the
- * channel after RabbitMQ closes it (publishing to a missing exchange closes the channel with 404).
+ * Publishing: what `send` puts on the wire, and the Publisher that carries every publish of a connection over one
+ * ConfirmChannel: broker confirms, unroutable returns, backpressure, and recovery of the channel after RabbitMQ
+ * closes it (publishing to a missing exchange closes the channel with 404).
  */
 import type { ConfirmChannel, Message, Options } from 'amqplib';
 import { QueueNotFoundError, TransportClosedError } from '../../errors.js';
+import { encodeBody, sendId } from '../../protocol/envelope.js';
 import { logger } from '../../util/logger.js';
-import { isNotFound, missingExchange } from './errors.js';
+import type { QueueKind, SendOptions } from '../types.js';
+import { isChannelGone, isNotFound } from './errors.js';
+import { isBrokerNack, missingExchange, returnReplyText } from './internals.js';
 
 const log = logger('amqp:publish');
 
 /** Publishes lost to a channel close (not caused by themselves) are tried again this many times. */
 const MAX_RETRIES = 2;
 
-/** amqplib's error for a basic.nack from the broker (as opposed to 'channel closed'). */
-const NACKED = 'message nacked';
+/** The content type of every body msgflo-ts publishes. */
+export const JSON_CONTENT_TYPE = 'application/json';
+
+/**
+ * What `send` publishes: to an inqueue through the default exchange (mandatory: a missing queue is reported), to an
+ * outqueue through its fanout exchange. At-least-once sends are persistent and confirmed; `fast` ones neither.
+ */
+export function sendRequest(kind: QueueKind, name: string, data: unknown, options: SendOptions): PublishRequest {
+  const fast = options.fast === true;
+  const id = sendId(options);
+  const toQueue = kind === 'inqueue';
+  return {
+    exchange: toQueue ? '' : name,
+    routingKey: toQueue ? name : '',
+    content: encodeBody(data),
+    options: {
+      contentType: JSON_CONTENT_TYPE,
+      deliveryMode: fast ? 1 : 2,
+      // The id travels as the message-id property only (readers fall back to an x-msgflo-id header).
+      ...(id !== undefined ? { messageId: id } : {}),
+      headers: options.headers ?? {},
+      mandatory: toQueue,
+    },
+    confirm: !fast,
+    target: name,
+  };
+}
 
 export interface PublishRequest {
   readonly exchange: string;
@@ -100,8 +129,8 @@ export class Publisher {
       case 'fail':
         throw outcome.error;
       case 'retry':
-        if (!this.hooks.usable()) throw new TransportClosedError(`publish to '${request.target}'`, { cause: outcome.cause });
-        if (retries >= MAX_RETRIES) throw outcome.cause;
+        // The channel went away under this publish, again and again: say so by class, for a wrapper to retry.
+        if (!this.hooks.usable() || retries >= MAX_RETRIES) throw new TransportClosedError(`publish to '${request.target}'`, { cause: outcome.cause });
         log('retrying publish to %s on a new channel: %s', request.target, (outcome.cause as Error).message);
         return this.attempt(request, retries + 1);
     }
@@ -125,7 +154,7 @@ export class Publisher {
         if (slot) this.removeSlot(key, slot);
         // A closed channel throws IllegalOperationError: try again on a fresh one. Anything else (say, headers
         // too large) is the caller's problem.
-        const gone = this.closedChannels.has(ch) || (err instanceof Error && err.name === 'IllegalOperationError');
+        const gone = this.closedChannels.has(ch) || isChannelGone(err);
         resolve(gone ? { kind: 'retry', cause: err } : { kind: 'fail', error: err });
         return;
       }
@@ -154,10 +183,9 @@ export class Publisher {
       // Another publish on the channel killed it; this message was dropped with it.
       return { kind: 'retry', cause: closeError };
     }
-    const why = err instanceof Error ? err.message : String(err);
-    if (why === NACKED) {
+    if (isBrokerNack(err)) {
       // basic.nack: the broker could not take the message (e.g. a queue overflow policy).
-      return { kind: 'fail', error: new Error(`Broker refused the message for '${request.target}' (${why})`) };
+      return { kind: 'fail', error: new Error(`Broker refused the message for '${request.target}' (${(err as Error).message})`) };
     }
     // 'channel closed': amqplib fails unconfirmed messages when the channel goes (connection lost, …).
     return { kind: 'retry', cause: closeError ?? err };
@@ -200,10 +228,10 @@ export class Publisher {
   }
 
   private onReturn(msg: Message): void {
-    const fields = msg.fields as unknown as { exchange: string; routingKey: string; replyText?: string };
-    const key = returnKey(fields.exchange, fields.routingKey, msg.properties.messageId);
+    const { exchange, routingKey } = msg.fields;
+    const key = returnKey(exchange, routingKey, msg.properties.messageId);
     const slot = this.returnSlots.get(key)?.find((s) => !s.returned);
-    log('returned (%s): exchange=%s routingKey=%s', fields.replyText, fields.exchange, fields.routingKey);
+    log('returned (%s): exchange=%s routingKey=%s', returnReplyText(msg), exchange, routingKey);
     if (slot) slot.returned = true;
   }
 
