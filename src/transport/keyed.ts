@@ -15,6 +15,7 @@ import { DecryptError, ErrorCodes, reasonOf } from '../errors.js';
 import { KeyError, Keyring, type Purpose } from '../protocol/crypto.js';
 import { decodeBody, encodeBody } from '../protocol/envelope.js';
 import type { SnoopChannel } from '../protocol/snoop.js';
+import { type Env, readSetting } from '../settings.js';
 import { logger } from '../util/logger.js';
 import { Listeners } from './listeners.js';
 import type {
@@ -50,14 +51,14 @@ export class InputDecryptError extends DecryptError {
  * The network key from the environment: MSGFLO_KEY, else MSGFLO_KEY_FILE; undefined when neither is set (an
  * unkeyed network, as msgflo's). Throws KeyError (MSGFLO_ERR_KEY) when a key is malformed or the file unreadable.
  */
-export function keyringFromEnv(env: Record<string, string | undefined>): Keyring | undefined {
-  const inline = env.MSGFLO_KEY;
-  if (inline !== undefined && inline.trim() !== '') return Keyring.fromSecrets(inline.split(','));
-  const file = env.MSGFLO_KEY_FILE;
-  if (file !== undefined && file.trim() !== '') {
+export function keyringFromEnv(env: Env): Keyring | undefined {
+  const keys = readSetting(env, 'key');
+  if (keys) return Keyring.fromSecrets(keys);
+  const file = readSetting(env, 'keyFile');
+  if (file !== undefined) {
     let text: string;
     try {
-      text = readFileSync(file.trim(), 'utf8');
+      text = readFileSync(file, 'utf8');
     } catch (err) {
       throw new KeyError(`cannot read the key file '${file}': ${(err as Error).message}`, { cause: err });
     }
