@@ -1,7 +1,9 @@
+import type { Network } from '../coordinator/network.js';
+import { describeBinding } from '../coordinator/network-events.js';
 import { participantNodes } from '../graph/index.js';
 import { booleanOption, listOption, normalizeBooleanFlag, parseCli, reportError } from './common.js';
 import { type CliIO, EXIT } from './io.js';
-import { describeBinding, startNetwork, untilSignalled, type RunningNetwork } from './network.js';
+import { startCliNetwork, untilSignalled } from './network.js';
 
 const USAGE = `Usage: msgflo-setup GRAPH [options]
 
@@ -75,10 +77,10 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
   }
   const forward = listOption(v.forward ?? 'stdout,stderr');
   const launch = !!v.participants;
-  let network: RunningNetwork | undefined;
+  let network: Network | undefined;
   try {
     let forever = booleanOption(typeof v.forever === 'string' ? v.forever : undefined, '--forever', false, 'msgflo-setup') || launch;
-    network = await startNetwork(
+    const started = await startCliNetwork(
       {
         graphFile: parsed.positionals[0],
         broker: v.broker,
@@ -94,8 +96,9 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
       },
       io,
     );
+    network = started.network;
     if (network.embedded) forever = true;
-    const roles = participantNodes(network.graph!).map((n) => n.id);
+    const roles = participantNodes(started.graph!).map((n) => n.id);
     if (v.discover) {
       await network.coordinator.waitForParticipants(roles, { timeoutMs: timeout * 1000, signal: io.signal });
     }
