@@ -17,7 +17,8 @@ import type { ParticipantInfo } from '../protocol/discovery.js';
 import { logger } from '../util/logger.js';
 import { ComponentCatalog } from './components.js';
 import { Connection, errorText, isExpectedError, sameSecret, type RuntimeChannel } from './connection.js';
-import { GRAPH_NOT_FOUND, NO_GRAPH, PlainProtocolError, type HandlerContext, type Payload, type ProtocolHandlers } from './context.js';
+import type { HandlerContext, Payload, ProtocolHandlers } from './context.js';
+import { FrameRules, type Refusal, parseFrame } from './frames.js';
 import { GraphDocument } from './graph-doc.js';
 import { LiveNetwork } from './live/live-network.js';
 import { nodePorts, portsPayload } from './ports.js';
@@ -26,7 +27,7 @@ import { graphHandlers } from './protocol/graph.js';
 import { networkHandlers } from './protocol/network.js';
 import { runtimeHandlers } from './protocol/runtime.js';
 import { traceHandlers } from './protocol/trace.js';
-import { capabilityDefinitions, commandsOf, schemaProblems } from './schemas.js';
+import { schemaProblems } from './schemas.js';
 import type { TraceBuffer } from './trace.js';
 
 export { Connection, errorText, type RuntimeChannel };
@@ -79,10 +80,6 @@ export interface FbpRuntimeOptions {
   address?: string;
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 export class FbpRuntime {
   readonly id: string;
   readonly label: string;
@@ -92,8 +89,7 @@ export class FbpRuntime {
   readonly catalog: ComponentCatalog;
   private readonly options: FbpRuntimeOptions;
   private readonly connections = new Set<Connection>();
-  private readonly allowedInputs: Set<string>;
-  private readonly knownInputs: Record<string, string[]>;
+  private readonly rules = new FrameRules(CAPABILITIES, HANDLERS);
   /** network:edges selections and debug flags per graph, applied when a graph becomes live. */
   private readonly selections = new Map<string, Array<{ src: PortRef; tgt: PortRef }>>();
   private readonly debugFlags = new Map<string, boolean>();
@@ -107,9 +103,6 @@ export class FbpRuntime {
     this.options = options;
     this.id = options.id ?? randomUUID();
     this.label = options.label ?? `msgflo-ts on ${options.network.transport.url}`;
-    this.knownInputs = commandsOf('input');
-    const defs = capabilityDefinitions();
-    this.allowedInputs = new Set(['runtime:getruntime', ...defs.filter((d) => (CAPABILITIES as readonly string[]).includes(d.name)).flatMap((d) => d.inputs)]);
     this.catalog = options.catalog ?? new ComponentCatalog({ library: options.network.library, introspect: options.introspect ?? true });
     this.live = new LiveNetwork({ network: options.network, rolePrefix: options.rolePrefix ?? '', ignore: options.ignore ?? [] });
     this.live.on('message', (m) => {
@@ -198,63 +191,22 @@ export class FbpRuntime {
 
   private async handleNow(conn: Connection, frame: string | Buffer | object): Promise<void> {
     if (conn.closed) return;
-    let message: unknown = frame;
-    if (typeof frame === 'string' || Buffer.isBuffer(frame)) {
-      const text = typeof frame === 'string' ? frame : frame.toString('utf8');
-      try {
-        message = JSON.parse(text);
-      } catch (err) {
-        this.send(conn, 'runtime', 'error', { message: errorText(new ProtocolError(`frame is not JSON (${(err as Error).message})`)) });
-        return;
-      }
-    }
-    if (!isObject(message) || typeof message.protocol !== 'string' || typeof message.command !== 'string') {
-      this.send(conn, 'runtime', 'error', { message: errorText(new ProtocolError('a message must be a JSON object {protocol, command, payload} with string protocol and command')) });
-      return;
-    }
-    const { protocol, command } = message;
-    const requestId = typeof message.requestId === 'string' ? message.requestId : undefined;
-    const fail = (p: string, err: unknown) => this.send(conn, p, 'error', { message: errorText(err) }, requestId);
-
-    if (!Object.hasOwn(this.knownInputs, protocol) || !Object.hasOwn(HANDLERS, protocol)) {
-      fail('runtime', new ProtocolError(`unknown sub-protocol '${protocol}'; this runtime speaks ${Object.keys(HANDLERS).join(', ')}`));
-      return;
-    }
-    const payload = isObject(message.payload) ? { ...message.payload } : message.payload;
-    const secret = message.secret ?? (isObject(payload) ? payload.secret : undefined);
-    if (!sameSecret(secret, this.options.secret)) {
+    const req = parseFrame(frame);
+    if ('error' in req) return this.send(conn, req.protocol, 'error', { message: errorText(req.error) });
+    const { protocol, command, payload, requestId } = req;
+    const fail = (r: Refusal) => this.send(conn, r.protocol, 'error', { message: errorText(r.error) }, requestId);
+    const unknown = this.rules.checkProtocol(req);
+    if (unknown) return fail(unknown);
+    if (!sameSecret(req.secret, this.options.secret)) {
       if (protocol === 'runtime' && command === 'getruntime') this.send(conn, 'runtime', 'runtime', this.description(false), requestId);
-      fail(protocol, new RuntimeSecretError());
-      return;
+      return fail({ protocol, error: new RuntimeSecretError() });
     }
     if (!conn.authenticated) {
       conn.authenticated = true;
       this.updateWantData();
     }
-    if (!this.knownInputs[protocol]!.includes(command)) {
-      fail(protocol, new ProtocolError(`unknown command ${protocol}:${command}; known: ${this.knownInputs[protocol]!.join(', ')}`));
-      return;
-    }
-    if (!this.allowedInputs.has(`${protocol}:${command}`) || !HANDLERS[protocol]![command]) {
-      fail(protocol, new ProtocolError(`${protocol}:${command} is not supported by this runtime (see the capabilities of runtime:runtime)`));
-      return;
-    }
-    // The legacy secret location and noflo's graph:clear `baseDir` are accepted, not part of the schemas.
-    const checked: Record<string, unknown> = { ...message, payload };
-    if (isObject(payload)) {
-      delete payload.secret;
-      if (protocol === 'graph' && command === 'clear') delete payload.baseDir;
-    }
-    // The exact errors clients look for when a graph is missing or unknown, before anything else.
-    if (protocol === 'graph' && command !== 'clear' && isObject(payload)) {
-      if (payload.graph === undefined) return fail('graph', new PlainProtocolError(NO_GRAPH));
-      if (typeof payload.graph === 'string' && !this.graphs.has(payload.graph)) return fail('graph', new PlainProtocolError(GRAPH_NOT_FOUND));
-    }
-    const problems = schemaProblems('input', checked);
-    if (problems.length) {
-      fail(protocol, new ProtocolError(`invalid ${protocol}:${command}: ${problems.join('; ')}`));
-      return;
-    }
+    const refused = this.rules.checkRequest(req, (id) => this.graphs.has(id));
+    if (refused) return fail(refused);
 
     const ctx: HandlerContext = {
       runtime: this,
@@ -276,7 +228,7 @@ export class FbpRuntime {
       if (!isExpectedError(err)) {
         log('%s:%s failed: %s', protocol, command, (err as Error)?.stack ?? String(err));
       }
-      fail(protocol, err);
+      fail({ protocol, error: err as Error });
     }
   }
 
