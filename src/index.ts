@@ -24,3 +24,10 @@ export { Launcher, type LaunchSpec, type LauncherEvent, type LauncherOptions } f
 export { FakeClock, systemClock, type Clock } from './util/clock.js';
 export * from './statechart/index.js';
 export * from './protocol/snoop.js';
+export { startNetwork, Network, type NetworkOptions, type LaunchOptions, type LaunchGraphOptions } from './coordinator/network.js';
+export { describeNetworkEvent, describeBinding, type NetworkEvent, type ProcessEvent } from './coordinator/network-events.js';
+export { loadLibrary, type ComponentLibrary, type LibraryOptions } from './coordinator/library.js';
+export { loadGraph, parseGraph, parseFbp, parseJsonGraph, graphToJson, validateGraph } from './graph/index.js';
+export { describeDefinition } from './participant/ports.js';
+export { FbpRuntime, CAPABILITIES, PROTOCOL_VERSION, type FbpRuntimeOptions, type RuntimeChannel } from './runtime/runtime.js';
+export { RuntimeServer, DEFAULT_RUNTIME_PORT, flowhubUrl, type RuntimeAddress, type RuntimeServerOptions } from './runtime/server.js';

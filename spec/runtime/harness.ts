@@ -3,8 +3,9 @@
  * participants (started in-process by the test instead of by a launcher) and FbpClients that check every frame
  * against the fbp-protocol schemas.
  */
-import { Coordinator } from '../../src/coordinator/coordinator.js';
+import type { Coordinator } from '../../src/coordinator/coordinator.js';
 import { loadLibrary } from '../../src/coordinator/library.js';
+import { startNetwork } from '../../src/coordinator/network.js';
 import { defineParticipant, type ParticipantDefinition } from '../../src/participant/definition.js';
 import { Participant } from '../../src/participant/participant.js';
 import { ComponentCatalog } from '../../src/runtime/components.js';
@@ -80,10 +81,10 @@ export interface Harness {
 export async function startHarness(options: { clock?: Clock; runtime?: Partial<FbpRuntimeOptions> } = {}): Promise<Harness> {
   const url = `direct://${uniqueName('rt')}`;
   const transport = await connectTransport(url, { name: 'coordinator' });
-  const coordinator = new Coordinator({ transport, ...(options.clock ? { clock: options.clock } : {}) });
-  await coordinator.start();
   const cat = await catalog();
-  const runtime = new FbpRuntime({ coordinator, transport, library: cat.library, catalog: cat, secret: SECRET, packetTimeoutMs: 3000, ...options.runtime });
+  const network = await startNetwork({ transport, library: cat.library, ...(options.clock ? { clock: options.clock } : {}) });
+  const coordinator = network.coordinator;
+  const runtime = new FbpRuntime({ network, catalog: cat, secret: SECRET, packetTimeoutMs: 3000, ...options.runtime });
   const clients: FbpClient[] = [];
   const participants: Participant[] = [];
   return {
@@ -108,7 +109,7 @@ export async function startHarness(options: { clock?: Clock; runtime?: Partial<F
       for (const c of clients) await c.close();
       await runtime.close();
       for (const p of participants) await p.stop().catch(() => {});
-      await coordinator.stop();
+      await network.stop();
       await transport.close();
     },
   };

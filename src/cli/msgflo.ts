@@ -1,11 +1,12 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import type { Network } from '../coordinator/network.js';
 import { UsageError, maskUrl } from '../errors.js';
 import { FbpRuntime } from '../runtime/runtime.js';
 import { DEFAULT_RUNTIME_PORT, RuntimeServer, flowhubUrl } from '../runtime/server.js';
 import { loadSettings, settingsEnv } from '../settings.js';
 import { listOption, parseCli, reportError } from './common.js';
 import { type CliIO, EXIT } from './io.js';
-import { startNetwork, untilSignalled, type RunningNetwork } from './network.js';
+import { startCliNetwork, untilSignalled } from './network.js';
 
 const USAGE = `Usage: msgflo [options]
 
@@ -100,12 +101,12 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     if (io.stdout === stream || io.stderr === stream) stream.on('error', ignoreBrokenPipe);
   }
   const forward = listOption(v.forward ?? 'stdout,stderr');
-  let network: RunningNetwork | undefined;
+  let network: Network | undefined;
   let server: RuntimeServer | undefined;
   let runtime: FbpRuntime | undefined;
   const stopAll = async () => {
     // Every child gets its SIGTERM first, whatever happens next.
-    const children = network?.launcher?.stopAll();
+    const children = network?.stopProcesses();
     await server?.close().catch(() => {});
     await runtime?.close().catch(() => {});
     await children?.catch(() => {});
@@ -129,7 +130,7 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     server.homepage = `msgflo-ts FBP runtime on ${address.url} (sub-protocol noflo). Open it in Flowhub: ${flowhubUrl({ address: address.url, id, ...(v.ide ? { ide: v.ide } : {}) })} (with the secret)\n`;
     io.stdout.write(`msgflo: FBP runtime on ${address.url}\nOpen in Flowhub: ${live}\n`);
 
-    network = await startNetwork(
+    const started = await startCliNetwork(
       {
         graphFile: v.graph,
         broker: settings.broker,
@@ -147,24 +148,17 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
       // The participants it starts stop by themselves should it be killed before it can stop them.
       { ...io, env: { ...io.env, ...settingsEnv({ parentPid: process.pid }) } },
     );
-    const library = network.library;
+    network = started.network;
     runtime = new FbpRuntime({
-      coordinator: network.coordinator,
-      transport: network.transport,
-      library,
-      launcher: network.launcher,
+      network,
       secret,
       id,
       label: `msgflo-ts on ${maskUrl(network.broker)}`,
       rolePrefix,
       ignore: listOption(v.ignore),
       address: address.url,
-      onUnlaunchable: (node, component) =>
-        io.stderr.write(
-          `msgflo: no command for component '${component}' (node '${node}') in the library; waiting for it to announce itself. Known components: ${library.components().join(', ') || '(none)'}\n`,
-        ),
     });
-    if (network.graph) runtime.loadGraph(network.graph, { start: true });
+    if (started.graph) runtime.loadGraph(started.graph, { start: true });
     server.attach(runtime);
     io.stdout.write(`msgflo running${v.graph ? ` ${v.graph}` : ''} on ${network.transport.url}; stop with Ctrl-C\n`);
     await untilSignalled(io);

@@ -1,8 +1,10 @@
+import type { Network } from '../coordinator/network.js';
+import { describeBinding } from '../coordinator/network-events.js';
 import { participantNodes } from '../graph/index.js';
 import { loadSettings } from '../settings.js';
 import { booleanOption, listOption, normalizeBooleanFlag, parseCli, reportError } from './common.js';
 import { type CliIO, EXIT } from './io.js';
-import { describeBinding, startNetwork, untilSignalled, type RunningNetwork } from './network.js';
+import { startCliNetwork, untilSignalled } from './network.js';
 
 const USAGE = `Usage: msgflo-setup GRAPH [options]
 
@@ -76,11 +78,11 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
   }
   const forward = listOption(v.forward ?? 'stdout,stderr');
   const launch = !!v.participants;
-  let network: RunningNetwork | undefined;
+  let network: Network | undefined;
   try {
     const settings = loadSettings(io.env, { broker: v.broker });
     let forever = booleanOption(typeof v.forever === 'string' ? v.forever : undefined, '--forever', false, 'msgflo-setup') || launch;
-    network = await startNetwork(
+    const started = await startCliNetwork(
       {
         graphFile: parsed.positionals[0],
         broker: settings.broker,
@@ -96,8 +98,9 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
       },
       io,
     );
+    network = started.network;
     if (network.embedded) forever = true;
-    const roles = participantNodes(network.graph!).map((n) => n.id);
+    const roles = participantNodes(started.graph!).map((n) => n.id);
     if (v.discover) {
       await network.coordinator.waitForParticipants(roles, { timeoutMs: timeout * 1000, signal: io.signal });
     }

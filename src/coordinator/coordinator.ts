@@ -3,45 +3,19 @@ import { DiscoveryInvalidError, ParticipantTimeoutError, reasonOf } from '../err
 import { graphBindings } from '../graph/index.js';
 import type { Graph, PortRef } from '../graph/types.js';
 import { isRoutingComponent } from '../graph/types.js';
-import { type ParticipantInfo, parseDiscovery } from '../protocol/discovery.js';
+import { parseDiscovery } from '../protocol/discovery.js';
 import { queueName } from '../protocol/naming.js';
 import { bindingKey } from '../transport/bindings.js';
 import type { Binding, InMessage, Subscription, Transport } from '../transport/types.js';
 import { type Clock, systemClock } from '../util/clock.js';
+import { lifetime } from '../util/dispose.js';
 import { logger } from '../util/logger.js';
 import { type ParticipantEntry, ParticipantRegistry } from './registry.js';
+import type { CoordinatorEvent, CoordinatorOptions, IipGate, ResolvedBinding } from './types.js';
+
+export type { CoordinatorEvent, CoordinatorOptions, IipGate, ResolvedBinding };
 
 const log = logger('coordinator');
-
-/** A binding between two graph ports, resolved to broker queues. */
-export interface ResolvedBinding extends Binding {
-  /** MQTT: forwarded inside this process because the target does not follow binding records. */
-  bridge: boolean;
-}
-
-export type CoordinatorEvent =
-  | { type: 'participant-added'; participant: ParticipantInfo }
-  | { type: 'participant-changed'; participant: ParticipantInfo }
-  | { type: 'participant-expired'; participant: ParticipantInfo; lastSeen: number }
-  | { type: 'participant-left'; participant: ParticipantInfo }
-  | { type: 'binding-added'; binding: ResolvedBinding }
-  | { type: 'binding-removed'; binding: ResolvedBinding }
-  | { type: 'iip-sent'; queue: string; tgt: PortRef; data: unknown }
-  | { type: 'invalid-discovery'; error: DiscoveryInvalidError | Error; raw: string }
-  | { type: 'problem'; message: string }
-  | { type: 'error'; error: Error };
-
-export interface CoordinatorOptions {
-  transport: Transport;
-  clock?: Clock;
-  /**
-   * Take queue names only from discovery (default true). false: use the `<role>.<PORT>` convention for roles not
-   * yet discovered (msgflo-setup without --discover).
-   */
-  discover?: boolean;
-  /** Heartbeats a participant may miss before it is expired (default 3). */
-  missedHeartbeats?: number;
-}
 
 /**
  * The message an IIP becomes: .fbp IIPs are strings, and one that holds JSON ('{"a": 1}', '42', 'true') is sent
@@ -57,12 +31,6 @@ export function iipValue(data: unknown): unknown {
 }
 
 const appliedKey = (b: ResolvedBinding) => bindingKey(b) + (b.bridge ? '|bridge' : '');
-
-/**
- * Asked right before an IIP is sent (with its target and the value to send): false postpones it. Whoever
- * installs a gate calls `reconcile()` when its answer may have changed.
- */
-export type IipGate = (tgt: PortRef, data: unknown) => boolean;
 
 /**
  * Keeps the broker converged to the graph: discovers participants (and expires silent ones), makes and removes
@@ -84,6 +52,7 @@ export class Coordinator extends EventEmitter<{ event: [CoordinatorEvent] }> {
   /** Queue each graph port last resolved to, kept when its participant goes away. */
   private readonly lastKnown = new Map<string, string>();
   private stopped = false;
+  private readonly life = lifetime();
   private iipGate: IipGate | undefined;
 
   constructor(options: CoordinatorOptions) {
@@ -127,11 +96,22 @@ export class Coordinator extends EventEmitter<{ event: [CoordinatorEvent] }> {
 
   /** Stop observing. Bindings stay on the broker: the network keeps running without a coordinator. */
   async stop(): Promise<void> {
-    if (this.stopped) return;
+    if (this.stopped) return this.life.closed;
     this.stopped = true;
     this.registry.stop();
     await this.discovery?.cancel().catch(() => {});
     await this.reconciling.catch(() => {});
+    this.life.close();
+  }
+
+  /** Resolves when the coordinator has stopped. */
+  closed(): Promise<void> {
+    return this.life.closed;
+  }
+
+  /** `await using`: stops the coordinator (its transport is the caller's to close). */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
   }
 
   /** Handle one raw discovery message (as received on `fbp`). Invalid ones are reported and ignored. */

@@ -14,13 +14,14 @@ import {
   codeOf,
   reasonOf,
 } from '../errors.js';
-import { discoveryMessage, type ParticipantInfo, type PortDefinition } from '../protocol/discovery.js';
+import { discoveryMessage, type ParticipantInfo } from '../protocol/discovery.js';
 import { HEADER } from '../protocol/envelope.js';
-import { heartbeatForPeriod, queueName } from '../protocol/naming.js';
+import { heartbeatForPeriod } from '../protocol/naming.js';
 import { DEFAULT_HEARTBEAT_SECONDS, type Env, type Settings, readSetting } from '../settings.js';
 import type { Delivery, Subscription, Transport } from '../transport/types.js';
 import { newAjv, type ValidateFunction } from '../util/ajv.js';
 import { type Clock, systemClock } from '../util/clock.js';
+import { lifetime } from '../util/dispose.js';
 import { logger } from '../util/logger.js';
 import { functionBehaviour, statechartBehaviour } from './chart.js';
 import {
@@ -31,6 +32,7 @@ import {
   type PortSpec,
   checkDefinition,
 } from './definition.js';
+import { describeDefinition, outportsOf, portQueue } from './ports.js';
 import { Snooper } from './snoop.js';
 
 const log = logger('participant');
@@ -160,6 +162,7 @@ export class Participant<In extends string = string, Out extends string = string
   private sweeper: unknown;
   private readonly handlerTimeoutMs: number;
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
+  private readonly life = lifetime();
 
   constructor(definition: ParticipantDefinition<In, Out>, transport: Transport, options: ParticipantOptions) {
     super();
@@ -186,39 +189,23 @@ export class Participant<In extends string = string, Out extends string = string
       trace: options.snoop?.trace ?? readSetting(env, 'trace'),
     });
     for (const p of definition.inports) this.inports.set(p.id, this.resolve(p));
-    for (const p of definition.outports) this.outports.set(p.id, this.resolve(p));
-    if (!this.outports.has('error')) {
-      this.outports.set('error', this.resolve({ id: 'error', type: 'error', description: 'Errors of failed inputs' }));
-    }
+    for (const p of outportsOf(definition)) this.outports.set(p.id, this.resolve(p));
   }
 
   private resolve(p: PortSpec): ResolvedPort {
     return {
       ...p,
-      queue: p.hidden ? undefined : (p.queue ?? queueName(this.role, p.id)),
+      queue: portQueue(this.role, p),
       validate: p.schema ? (ajv ??= newAjv()).compile(p.schema) : undefined,
     };
   }
 
   /** The discovery payload this participant announces. Hidden ports are left out, as msgflo does. */
   info(): ParticipantInfo {
-    const port = (p: ResolvedPort): PortDefinition => {
-      const d: PortDefinition = { id: p.id, type: p.type ?? 'any', queue: p.queue!, hidden: false };
-      if (p.description) d.description = p.description;
-      if (p.schema) d.schema = p.schema;
-      return d;
-    };
-    const info: ParticipantInfo = {
-      id: this.id,
-      role: this.role,
-      component: this.definition.component,
-      inports: [...this.inports.values()].filter((p) => p.queue).map(port),
-      outports: [...this.outports.values()].filter((p) => p.queue).map(port),
-      heartbeat: this.heartbeat,
-      library: LIBRARY_ID,
-    };
-    if (this.definition.label ?? this.definition.description) info.label = (this.definition.label ?? this.definition.description)!;
-    if (this.definition.icon) info.icon = this.definition.icon;
+    const { component, inports, outports, label, icon } = describeDefinition(this.definition, this.role);
+    const info: ParticipantInfo = { id: this.id, role: this.role, component, inports, outports, heartbeat: this.heartbeat, library: LIBRARY_ID };
+    if (label) info.label = label;
+    if (icon) info.icon = icon;
     return info;
   }
 
@@ -500,6 +487,18 @@ export class Participant<In extends string = string, Out extends string = string
     await brokerStep(this.transport.close(), this.brokerLost ? Date.now() : Math.max(deadline, Date.now() + 1000));
     this.state = 'stopped';
     log('%s stopped', this.role);
+    this.life.close();
+  }
+
+  /** Resolves when the participant has stopped (its connection closed). */
+  closed(): Promise<void> {
+    return this.life.closed;
+  }
+
+  /** `await using`: stops the participant and waits until it has stopped. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+    await this.life.closed;
   }
 
   /** The behaviour's active state: for statecharts the active leaf state(s), e.g. `c1` or `on,ok`. */

@@ -94,7 +94,7 @@ export function describeParticipant(name: string, info: Pick<ParticipantInfo, 'l
 function introspectCommand(files: string[]): [string, string[]] {
   const here = fileURLToPath(import.meta.url);
   const ext = path.extname(here);
-  const script = path.join(path.dirname(here), `introspect${ext}`);
+  const script = path.join(path.dirname(here), `introspect-main${ext}`);
   const args = ext === '.ts' ? ['--import', import.meta.resolve('tsx'), script, ...files] : [script, ...files];
   return [process.execPath, args];
 }

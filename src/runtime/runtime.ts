@@ -8,26 +8,29 @@
  * go to the requester (with `responseTo` when it gave a `requestId`); graph changes and network events go to
  * every client that has authenticated. The secret is never sent back.
  */
-import { randomUUID, timingSafeEqual } from 'node:crypto';
-import type { Coordinator, CoordinatorEvent } from '../coordinator/coordinator.js';
-import type { Launcher } from '../coordinator/launcher.js';
-import type { ComponentLibrary } from '../coordinator/library.js';
-import { MsgfloError, ParticipantTimeoutError, ProtocolError, RuntimeSecretError, reasonOf } from '../errors.js';
+import { randomUUID } from 'node:crypto';
+import type { CoordinatorEvent } from '../coordinator/coordinator.js';
+import type { Network } from '../coordinator/network.js';
+import { ParticipantTimeoutError, ProtocolError, RuntimeSecretError, reasonOf } from '../errors.js';
 import type { Graph, PortRef } from '../graph/types.js';
 import type { ParticipantInfo } from '../protocol/discovery.js';
-import type { Transport } from '../transport/types.js';
 import { logger } from '../util/logger.js';
-import { ComponentCatalog, type ProtocolPort } from './components.js';
-import { GRAPH_NOT_FOUND, NO_GRAPH, PlainProtocolError, type HandlerContext, type Payload, type ProtocolHandlers } from './context.js';
-import { GraphCommandError, GraphDocument } from './graph-doc.js';
-import { LiveNetwork } from './live.js';
+import { ComponentCatalog } from './components.js';
+import { Connection, errorText, isExpectedError, sameSecret, type RuntimeChannel } from './connection.js';
+import type { HandlerContext, Payload, ProtocolHandlers } from './context.js';
+import { FrameRules, type Refusal, parseFrame } from './frames.js';
+import { GraphDocument } from './graph-doc.js';
+import { LiveNetwork } from './live/live-network.js';
+import { nodePorts, portsPayload } from './ports.js';
 import { componentHandlers } from './protocol/component.js';
 import { graphHandlers } from './protocol/graph.js';
 import { networkHandlers } from './protocol/network.js';
 import { runtimeHandlers } from './protocol/runtime.js';
 import { traceHandlers } from './protocol/trace.js';
-import { capabilityDefinitions, commandsOf, schemaProblems } from './schemas.js';
+import { schemaProblems } from './schemas.js';
 import type { TraceBuffer } from './trace.js';
+
+export { Connection, errorText, type RuntimeChannel };
 
 const log = logger('runtime');
 
@@ -55,26 +58,9 @@ const HANDLERS: Readonly<Record<string, ProtocolHandlers>> = {
   trace: traceHandlers,
 };
 
-/** Where a connection's messages go (a WebSocket, or a test's collector). */
-export interface RuntimeChannel {
-  send(text: string): void;
-}
-
-export class Connection {
-  readonly id = randomUUID();
-  authenticated = false;
-  closed = false;
-  /** Frames of one connection are handled one after the other. */
-  queue: Promise<void> = Promise.resolve();
-  constructor(readonly channel: RuntimeChannel) {}
-}
-
 export interface FbpRuntimeOptions {
-  coordinator: Coordinator;
-  transport: Transport;
-  library: ComponentLibrary;
-  /** Starts participant processes for nodes (msgflo); without one, participants are started by others. */
-  launcher?: Launcher | undefined;
+  /** The network the runtime's live graph runs on (it launches processes when it was started to). */
+  network: Network;
   /** The secret every message must carry. */
   secret: string;
   /** Runtime id (a UUID v4); random by default. */
@@ -90,21 +76,8 @@ export interface FbpRuntimeOptions {
   introspect?: boolean;
   /** The component catalog to use (default: a new one on `library`). */
   catalog?: ComponentCatalog;
-  /** Told about a node whose component the library cannot run (e.g. `--graph` with an external participant). */
-  onUnlaunchable?: (node: string, component: string) => void;
   /** Where the runtime listens, for traces. */
   address?: string;
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function sameSecret(given: unknown, expected: string): boolean {
-  if (typeof given !== 'string') return false;
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 export class FbpRuntime {
@@ -116,8 +89,7 @@ export class FbpRuntime {
   readonly catalog: ComponentCatalog;
   private readonly options: FbpRuntimeOptions;
   private readonly connections = new Set<Connection>();
-  private readonly allowedInputs: Set<string>;
-  private readonly knownInputs: Record<string, string[]>;
+  private readonly rules = new FrameRules(CAPABILITIES, HANDLERS);
   /** network:edges selections and debug flags per graph, applied when a graph becomes live. */
   private readonly selections = new Map<string, Array<{ src: PortRef; tgt: PortRef }>>();
   private readonly debugFlags = new Map<string, boolean>();
@@ -130,36 +102,25 @@ export class FbpRuntime {
   constructor(options: FbpRuntimeOptions) {
     this.options = options;
     this.id = options.id ?? randomUUID();
-    this.label = options.label ?? `msgflo-ts on ${options.transport.url}`;
-    this.knownInputs = commandsOf('input');
-    const defs = capabilityDefinitions();
-    this.allowedInputs = new Set(['runtime:getruntime', ...defs.filter((d) => (CAPABILITIES as readonly string[]).includes(d.name)).flatMap((d) => d.inputs)]);
-    this.catalog = options.catalog ?? new ComponentCatalog({ library: options.library, introspect: options.introspect ?? true });
-    this.live = new LiveNetwork({
-      coordinator: options.coordinator,
-      transport: options.transport,
-      library: options.library,
-      launcher: options.launcher,
-      rolePrefix: options.rolePrefix ?? '',
-      ignore: options.ignore ?? [],
-      ...(options.onUnlaunchable ? { onUnlaunchable: options.onUnlaunchable } : {}),
-    });
+    this.label = options.label ?? `msgflo-ts on ${options.network.transport.url}`;
+    this.catalog = options.catalog ?? new ComponentCatalog({ library: options.network.library, introspect: options.introspect ?? true });
+    this.live = new LiveNetwork({ network: options.network, rolePrefix: options.rolePrefix ?? '', ignore: options.ignore ?? [] });
     this.live.on('message', (m) => {
       const graph = typeof m.payload.graph === 'string' ? m.payload.graph : this.live.graph?.id;
       if (m.toClients) this.broadcastAll(m.protocol, m.command, m.payload);
       if (graph !== undefined) this.traceEvent(graph, m.protocol, m.command, m.payload);
     });
-    for (const e of options.coordinator.participants()) this.noteParticipant(e.info, false);
+    for (const e of options.network.coordinator.participants()) this.noteParticipant(e.info, false);
     this.onCoordinatorEvent = (e) => {
       if (e.type === 'participant-added' || e.type === 'participant-changed') this.noteParticipant(e.participant, true);
     };
-    options.coordinator.on('event', this.onCoordinatorEvent);
+    options.network.coordinator.on('event', this.onCoordinatorEvent);
     // Read the participant files now, so the first component:list or addedge does not wait for it.
     void this.catalog.refresh();
   }
 
   get namespace(): string {
-    return this.options.library.namespace;
+    return this.options.network.library.namespace;
   }
 
   private noteParticipant(info: ParticipantInfo, tell: boolean): void {
@@ -230,63 +191,22 @@ export class FbpRuntime {
 
   private async handleNow(conn: Connection, frame: string | Buffer | object): Promise<void> {
     if (conn.closed) return;
-    let message: unknown = frame;
-    if (typeof frame === 'string' || Buffer.isBuffer(frame)) {
-      const text = typeof frame === 'string' ? frame : frame.toString('utf8');
-      try {
-        message = JSON.parse(text);
-      } catch (err) {
-        this.send(conn, 'runtime', 'error', { message: errorText(new ProtocolError(`frame is not JSON (${(err as Error).message})`)) });
-        return;
-      }
-    }
-    if (!isObject(message) || typeof message.protocol !== 'string' || typeof message.command !== 'string') {
-      this.send(conn, 'runtime', 'error', { message: errorText(new ProtocolError('a message must be a JSON object {protocol, command, payload} with string protocol and command')) });
-      return;
-    }
-    const { protocol, command } = message;
-    const requestId = typeof message.requestId === 'string' ? message.requestId : undefined;
-    const fail = (p: string, err: unknown) => this.send(conn, p, 'error', { message: errorText(err) }, requestId);
-
-    if (!Object.hasOwn(this.knownInputs, protocol) || !Object.hasOwn(HANDLERS, protocol)) {
-      fail('runtime', new ProtocolError(`unknown sub-protocol '${protocol}'; this runtime speaks ${Object.keys(HANDLERS).join(', ')}`));
-      return;
-    }
-    const payload = isObject(message.payload) ? { ...message.payload } : message.payload;
-    const secret = message.secret ?? (isObject(payload) ? payload.secret : undefined);
-    if (!sameSecret(secret, this.options.secret)) {
+    const req = parseFrame(frame);
+    if ('error' in req) return this.send(conn, req.protocol, 'error', { message: errorText(req.error) });
+    const { protocol, command, payload, requestId } = req;
+    const fail = (r: Refusal) => this.send(conn, r.protocol, 'error', { message: errorText(r.error) }, requestId);
+    const unknown = this.rules.checkProtocol(req);
+    if (unknown) return fail(unknown);
+    if (!sameSecret(req.secret, this.options.secret)) {
       if (protocol === 'runtime' && command === 'getruntime') this.send(conn, 'runtime', 'runtime', this.description(false), requestId);
-      fail(protocol, new RuntimeSecretError());
-      return;
+      return fail({ protocol, error: new RuntimeSecretError() });
     }
     if (!conn.authenticated) {
       conn.authenticated = true;
       this.updateWantData();
     }
-    if (!this.knownInputs[protocol]!.includes(command)) {
-      fail(protocol, new ProtocolError(`unknown command ${protocol}:${command}; known: ${this.knownInputs[protocol]!.join(', ')}`));
-      return;
-    }
-    if (!this.allowedInputs.has(`${protocol}:${command}`) || !HANDLERS[protocol]![command]) {
-      fail(protocol, new ProtocolError(`${protocol}:${command} is not supported by this runtime (see the capabilities of runtime:runtime)`));
-      return;
-    }
-    // The legacy secret location and noflo's graph:clear `baseDir` are accepted, not part of the schemas.
-    const checked: Record<string, unknown> = { ...message, payload };
-    if (isObject(payload)) {
-      delete payload.secret;
-      if (protocol === 'graph' && command === 'clear') delete payload.baseDir;
-    }
-    // The exact errors clients look for when a graph is missing or unknown, before anything else.
-    if (protocol === 'graph' && command !== 'clear' && isObject(payload)) {
-      if (payload.graph === undefined) return fail('graph', new PlainProtocolError(NO_GRAPH));
-      if (typeof payload.graph === 'string' && !this.graphs.has(payload.graph)) return fail('graph', new PlainProtocolError(GRAPH_NOT_FOUND));
-    }
-    const problems = schemaProblems('input', checked);
-    if (problems.length) {
-      fail(protocol, new ProtocolError(`invalid ${protocol}:${command}: ${problems.join('; ')}`));
-      return;
-    }
+    const refused = this.rules.checkRequest(req, (id) => this.graphs.has(id));
+    if (refused) return fail(refused);
 
     const ctx: HandlerContext = {
       runtime: this,
@@ -305,10 +225,10 @@ export class FbpRuntime {
     try {
       await HANDLERS[protocol]![command]!(ctx, payload as Payload);
     } catch (err) {
-      if (!(err instanceof MsgfloError || err instanceof GraphCommandError || err instanceof PlainProtocolError)) {
+      if (!isExpectedError(err)) {
         log('%s:%s failed: %s', protocol, command, (err as Error)?.stack ?? String(err));
       }
-      fail(protocol, err);
+      fail({ protocol, error: err as Error });
     }
   }
 
@@ -326,7 +246,7 @@ export class FbpRuntime {
     };
     if (authorized && this.live.graph) out.graph = this.live.graph.id;
     if (this.namespace) out.namespace = this.namespace;
-    if (this.options.library.repository) out.repository = this.options.library.repository;
+    if (this.options.network.library.repository) out.repository = this.options.network.library.repository;
     return out;
   }
 
@@ -374,7 +294,7 @@ export class FbpRuntime {
     const out: Record<string, unknown> = { type: 'msgflo', runtime: this.id, label: this.label };
     if (this.options.address) out.address = this.options.address;
     if (this.namespace) out.namespace = this.namespace;
-    if (this.options.library.repository) out.repository = this.options.library.repository;
+    if (this.options.network.library.repository) out.repository = this.options.network.library.repository;
     return out;
   }
 
@@ -384,36 +304,14 @@ export class FbpRuntime {
   }
 
   /** Port ids of a node (from its live participant, else its component), or undefined when unknown. */
-  async portsOf(doc: GraphDocument, node: string, direction: 'inport' | 'outport'): Promise<string[] | undefined> {
-    const n = doc.node(node);
-    if (!n) return undefined;
-    if (this.live.isLive(doc.id)) {
-      const entry = this.options.coordinator.registry.byRole(this.live.role(node))[0];
-      if (entry) return (direction === 'inport' ? entry.info.inports : entry.info.outports).map((p) => p.id);
-    }
-    const c = await this.catalog.entry(n.component);
-    if (!c?.portsKnown) return undefined;
-    return (direction === 'inport' ? c.description.inPorts : c.description.outPorts).map((p) => p.id);
-  }
-
-  private portInfo(doc: GraphDocument, node: string, port: string, direction: 'inport' | 'outport'): ProtocolPort | undefined {
-    const n = doc.node(node);
-    if (!n) return undefined;
-    const c = this.catalog.entryNow(n.component);
-    const list = direction === 'inport' ? c?.description.inPorts : c?.description.outPorts;
-    return list?.find((p) => p.id.toLowerCase() === port.toLowerCase());
+  portsOf(doc: GraphDocument, node: string, direction: 'inport' | 'outport'): Promise<string[] | undefined> {
+    const live = this.live.isLive(doc.id) ? { registry: this.options.network.coordinator.registry, role: this.live.role(node) } : undefined;
+    return nodePorts(doc, node, direction, this.catalog, live);
   }
 
   /** runtime:ports of a graph: its exported ports. */
   portsPayload(doc: GraphDocument): Payload {
-    const ports = (list: GraphDocument['inports'], direction: 'inport' | 'outport') =>
-      list.map((p) => {
-        const inner = this.portInfo(doc, p.node, p.port, direction);
-        const out: ProtocolPort = { id: p.public, type: inner?.type ?? 'any', required: false, addressable: false };
-        if (inner?.description) out.description = inner.description;
-        return out;
-      });
-    return { graph: doc.id, inPorts: ports(doc.inports, 'inport'), outPorts: ports(doc.outports, 'outport') };
+    return portsPayload(doc, this.catalog);
   }
 
   announcePorts(doc: GraphDocument): void {
@@ -428,27 +326,19 @@ export class FbpRuntime {
     const timeoutMs = this.options.packetTimeoutMs ?? 10_000;
     const role = this.live.role(node);
     await this.live.whenReady(node, timeoutMs, () => {
-      if (this.options.coordinator.registry.byRole(role).length === 0) return new ParticipantTimeoutError([role], timeoutMs / 1000);
+      if (this.options.network.coordinator.registry.byRole(role).length === 0) return new ParticipantTimeoutError([role], timeoutMs / 1000);
       return new ProtocolError(`the edges after '${node}' are not all bound within ${timeoutMs / 1000} s`, 'Check network:error messages: a participant downstream may be missing or lack a port.');
     });
     const queue = this.live.queueOf({ node, port }, 'inport');
     if (!queue) throw new ProtocolError(`'${role}' announces no inport '${port}'`);
-    await this.options.transport.send('inqueue', queue, data);
+    await this.options.network.transport.send('inqueue', queue, data);
   }
 
   /** Stop the live network (taps, processes this runtime started); graphs stay on the broker. */
   async close(): Promise<void> {
-    this.options.coordinator.off('event', this.onCoordinatorEvent);
+    this.options.network.coordinator.off('event', this.onCoordinatorEvent);
     for (const c of this.connections) c.closed = true;
     this.connections.clear();
     await this.live.close();
   }
-}
-
-/** The text of a protocol error reply. */
-export function errorText(err: unknown): string {
-  if (err instanceof PlainProtocolError) return err.message;
-  if (err instanceof GraphCommandError) return `${err.code}: ${err.message}`;
-  if (err instanceof MsgfloError) return `${err.code}: ${err.message}`;
-  return reasonOf(err);
 }

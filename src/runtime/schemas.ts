@@ -8,7 +8,8 @@
  * `date-time`) are checked by small functions of our own.
  */
 import { createRequire } from 'node:module';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { Ajv } from 'ajv';
+import { type ErrorObject, type ValidateFunction, newAjv } from '../util/ajv.js';
 import { logger } from '../util/logger.js';
 
 const log = logger('runtime');
@@ -53,7 +54,7 @@ let compiled: { ajv: Ajv; schemas: SchemaTree } | undefined;
 function load(): { ajv: Ajv; schemas: SchemaTree } {
   if (compiled) return compiled;
   const schemas = require('fbp-protocol/schema/schemas.js') as SchemaTree;
-  const ajv = new Ajv({ strict: false, allErrors: true });
+  const ajv = newAjv();
   ajv.addFormat('date-time', { type: 'string', validate: (s: string) => DATE_TIME.test(s) && !Number.isNaN(Date.parse(s)) });
   ajv.addFormat('uri', { type: 'string', validate: isUri });
   ajv.addSchema({ $id: 'fbp', ...(withoutIds(schemas) as object) });

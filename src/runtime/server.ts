@@ -6,8 +6,9 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
-import { WebSocketServer, type WebSocket } from 'ws';
+import type { WebSocket, WebSocketServer } from 'ws';
 import { RuntimeListenError } from '../errors.js';
+import { requireCjs } from '../util/cjs.js';
 import { logger } from '../util/logger.js';
 import type { Connection, FbpRuntime } from './runtime.js';
 
@@ -60,7 +61,9 @@ export class RuntimeServer {
       res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
       res.end(this.homepage);
     });
-    this.wss = new WebSocketServer({
+    // ws is loaded when a server is made: a program that imports msgflo-ts and never serves does not load it.
+    const { WebSocketServer: Server } = requireCjs('ws') as typeof import('ws');
+    this.wss = new Server({
       server: this.http,
       maxPayload: MAX_FRAME_BYTES,
       handleProtocols: (protocols) => (protocols.has('noflo') ? 'noflo' : false),

@@ -6,11 +6,11 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { stringify } from 'yaml';
 import { ErrorCodes, UnknownComponentError } from '../../errors.js';
 import { graphToJson } from '../../graph/json.js';
 import type { ParticipantInfo } from '../../protocol/discovery.js';
 import type { Payload, ProtocolHandlers } from '../context.js';
+import { requireCjs } from '../../util/cjs.js';
 import { GraphCommandError } from '../graph-doc.js';
 
 /** `ns/Name` → {library: 'ns', name: 'Name'}; `Name` → {name: 'Name'}. */
@@ -28,6 +28,8 @@ function declaration(info: ParticipantInfo): string {
   if (info.icon) doc.icon = info.icon;
   doc.inports = ports(info.inports);
   doc.outports = ports(info.outports);
+  // yaml is loaded on first use: importing msgflo-ts (every participant does) must not cost its 300 ms.
+  const { stringify } = requireCjs('yaml') as typeof import('yaml');
   return stringify(doc);
 }
 
