@@ -10,11 +10,11 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import mqtt from 'mqtt';
-import { startEmbeddedBroker, type EmbeddedBroker } from '../../src/broker/index.js';
-import { BrokerAuthError, BrokerUnreachableError, ErrorCodes, TransportClosedError } from '../../src/errors.js';
-import { MqttTransport } from '../../src/transport/mqtt/index.js';
-import type { Binding, Delivery, InMessage, TransportEvent } from '../../src/transport/types.js';
-import { MQTT_URL, requireBroker, uniqueName } from '../helpers/brokers.js';
+import { startEmbeddedBroker, type EmbeddedBroker } from '../../../src/broker/index.js';
+import { BrokerAuthError, BrokerUnreachableError, ErrorCodes, TransportClosedError } from '../../../src/errors.js';
+import { MqttTransport } from '../../../src/transport/mqtt/index.js';
+import type { Binding, Delivery, InMessage, TransportEvent } from '../../../src/transport/types.js';
+import { MQTT_URL, requireBroker, uniqueName } from '../../helpers/brokers.js';
 
 async function waitFor(condition: () => boolean, ms = 4000, what = 'condition'): Promise<void> {
   const end = Date.now() + ms;
@@ -306,7 +306,7 @@ for (const target of targets) {
     it('gives a crashed member no more work: the group goes on with the others', async () => {
       const q = uniqueName('w.IN');
       // A member in another process, killed without a goodbye (no DISCONNECT).
-      const moduleUrl = new URL('../../src/transport/mqtt/index.ts', import.meta.url).href;
+      const moduleUrl = new URL('../../../src/transport/mqtt/index.ts', import.meta.url).href;
       const script = `
         const { MqttTransport } = await import(${JSON.stringify(moduleUrl)});
         const t = new MqttTransport(${JSON.stringify(target.url())}, { name: 'doomed' });
