@@ -205,15 +205,7 @@ export function transportConformance(target: ConformanceTarget): void {
     it('dead-letters a nacked message with its reason, and settling twice is harmless', async () => {
       const t = await client();
       const q = await inqueue(t, 'IN');
-      const dead = new Collector<InMessage>();
-      if (target.caps.amqpTopology) {
-        await t.subscribe(`dead-${q}`, (d) => {
-          void d.ack();
-          dead.push(d);
-        });
-      } else {
-        await t.tap('inqueue', `dead-${q}`, dead.push);
-      }
+      const dead = await deadLetters(target, t, q);
       const got = await consume(t, q, false);
       await t.send('inqueue', q, { bad: true });
       const [d] = await got.waitCount(1);
@@ -329,6 +321,20 @@ interface SuiteContext {
   consume(t: Transport, queue: string, autoAck?: boolean, group?: string): Promise<Collector<Delivery>>;
 }
 
+/** What reaches `dead-<q>`: consumed where the broker has that queue, else tapped. */
+async function deadLetters(target: ConformanceTarget, t: Transport, q: string): Promise<Collector<InMessage>> {
+  const dead = new Collector<InMessage>();
+  if (target.caps.amqpTopology) {
+    await t.subscribe(`dead-${q}`, (d) => {
+      void d.ack();
+      dead.push(d);
+    });
+  } else {
+    await t.tap('inqueue', `dead-${q}`, dead.push);
+  }
+  return dead;
+}
+
 /** A dead letter as every transport carries it: reason, code and queue in headers, or (MQTT 3.1.1) in a JSON wrapper. */
 function deadLetterOf(m: InMessage): { reason?: string; code?: string; queue?: string; data: unknown } {
   if (m.headers['x-msgflo-reason'] !== undefined) {
@@ -341,24 +347,11 @@ function deadLetterOf(m: InMessage): { reason?: string; code?: string; queue?: s
 /** Settling a delivery more than once, dead letters, discovery with a time to live, and closing: the same everywhere. */
 function settlingAndClosing(target: ConformanceTarget, suite: () => SuiteContext): void {
   describe('settling, dead letters, discovery and closing', () => {
-    async function deadLetters(t: Transport, q: string): Promise<Collector<InMessage>> {
-      const dead = new Collector<InMessage>();
-      if (target.caps.amqpTopology) {
-        await t.subscribe(`dead-${q}`, (d) => {
-          void d.ack();
-          dead.push(d);
-        });
-      } else {
-        await t.tap('outqueue', `dead-${q}`, dead.push);
-      }
-      return dead;
-    }
-
     it("returns the first settlement's promise from a second nack or ack, and dead-letters once", async () => {
       const { client, inqueue, consume } = suite();
       const t = await client();
       const q = await inqueue(t, 'IN');
-      const dead = await deadLetters(t, q);
+      const dead = await deadLetters(target, t, q);
       const got = await consume(t, q, false);
       await t.send('inqueue', q, { bad: true });
       const [d] = await got.waitCount(1);
@@ -382,7 +375,7 @@ function settlingAndClosing(target: ConformanceTarget, suite: () => SuiteContext
       const { client, inqueue } = suite();
       const t = await client();
       const q = await inqueue(t, 'IN');
-      const dead = await deadLetters(t, q);
+      const dead = await deadLetters(target, t, q);
       const got = new Collector<Delivery>();
       await t.subscribe(q, (d) => {
         got.push(d);

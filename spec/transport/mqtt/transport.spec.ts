@@ -90,6 +90,14 @@ for (const target of targets) {
       rawClients.push(c);
       return c;
     }
+    /** What a msgflo-era participant subscribed to `topic` receives (bodies as text). */
+    async function rawSubscriber(topic: string): Promise<string[]> {
+      const raw = await rawClient();
+      await raw.subscribeAsync(topic, { qos: 1 });
+      const got: string[] = [];
+      raw.on('message', (_t, p) => got.push(p.toString()));
+      return got;
+    }
     async function bind(t: MqttTransport, binding: Binding, bridge = false): Promise<void> {
       records.push(binding);
       await t.addBinding(binding, { bridge });
@@ -241,10 +249,7 @@ for (const target of targets) {
     it('bridges src to tgt for msgflo-era participants, without duplicates for msgflo-ts ones', async () => {
       const [src, tgt] = [uniqueName('a.OUT'), uniqueName('b.IN')];
       const coordinator = await transport('coordinator');
-      const raw = await rawClient();
-      await raw.subscribeAsync(tgt, { qos: 1 });
-      const rawGot: string[] = [];
-      raw.on('message', (_t, p) => rawGot.push(p.toString()));
+      const rawGot = await rawSubscriber(tgt);
       const participant = await transport('participant');
       const got: Delivery[] = [];
       await participant.subscribe(tgt, (d) => got.push(d), { group: 'b' });
@@ -272,10 +277,7 @@ for (const target of targets) {
     it('removeBinding stops the bridge', async () => {
       const [src, tgt] = [uniqueName('a.OUT'), uniqueName('b.IN')];
       const coordinator = await transport('coordinator');
-      const raw = await rawClient();
-      await raw.subscribeAsync(tgt, { qos: 1 });
-      const rawGot: string[] = [];
-      raw.on('message', (_t, p) => rawGot.push(p.toString()));
+      const rawGot = await rawSubscriber(tgt);
       const binding: Binding = { type: 'pubsub', src, tgt };
       await bind(coordinator, binding, true);
       await coordinator.send('outqueue', src, 1);
