@@ -139,7 +139,11 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
 function listen(server: net.Server | http.Server, port: number, host: string): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const fail = (err: Error) =>
-      reject(new InvalidArgumentError(`Embedded broker: cannot listen on ${host}:${port} (${err.message})`, 'Use port 0 (any free port), or stop what uses that port.', { cause: err }));
+      reject(
+        new InvalidArgumentError(`Embedded broker: cannot listen on ${host}:${port} (${err.message})`, 'Use port 0 (any free port), or stop what uses that port.', {
+          cause: err,
+        }),
+      );
     server.once('error', fail);
     server.listen(port, host, () => {
       server.off('error', fail);

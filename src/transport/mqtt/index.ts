@@ -1,12 +1,8 @@
 /**
- * The MQTT transport (mqtt.js): any MQTT 3.1.1 or 5 broker, and the embedded aedes broker. A queue is the topic of
- * the same name; bodies are plain JSON (msgflo-era participants read them as such); QoS 1 and at least once.
- *
- * This class only puts the parts together, one per concern of the Transport interface:
- * connection.ts (links, connect/close, events, reconnection policy), publish.ts (sends, dead letters, in-flight
- * tracking), consume.ts (subscriptions, taps; follower.ts reads an inqueue and its bound sources), topology.ts
- * (queues, bindings as retained records; records.ts their live views; bridge.ts forwarding for msgflo-era
- * participants), discovery.ts, snoop.ts. What it uses of mqtt.js beyond the documented API is in internals.ts.
+ * The MQTT transport (mqtt.js): any MQTT 3.1.1 or 5 broker, and the embedded aedes broker; QoS 1, at least once.
+ * This class only puts the parts together, one per concern of the Transport interface: connection.ts, publish.ts,
+ * consume.ts (follower.ts), topology.ts (records.ts, bridge.ts), discovery.ts, snoop.ts; what it uses of mqtt.js
+ * beyond the documented API is in internals.ts.
  */
 import type { SnoopChannel } from '../../protocol/snoop.js';
 import { deferred } from '../../util/deferred.js';
@@ -28,10 +24,7 @@ export type { MqttSubscription } from './consume.js';
 
 const debug = logger('mqtt');
 
-/**
- * How long close() waits for unconfirmed publishes: shorter than the shared CLOSE_TIMEOUT_MS because a launched
- * participant is killed 5 s after SIGTERM (launcher killTimeoutMs), and its links must still end before that.
- */
+/** How long close() waits for unconfirmed publishes: not the shared CLOSE_TIMEOUT_MS, as a launched participant is killed 5 s after SIGTERM. */
 const CLOSE_GRACE_MS = 5000;
 
 export class MqttTransport implements T.Transport {

@@ -39,7 +39,9 @@ type SendPacket = (packet: { cmd: string; messageId?: number }, cb?: (err?: Erro
 export function holdPubacks(client: MqttClient, hold: (packet: PubackPacket) => boolean): (packet: PubackPacket) => void {
   const internal = client as unknown as { _sendPacket?: SendPacket };
   if (typeof internal._sendPacket !== 'function') {
-    throw new Error(`mqtt.js internals changed: MqttClient._sendPacket is gone, so PUBACKs cannot be held until a delivery is settled (checked against mqtt ${MQTT_CHECKED.range})`);
+    throw new Error(
+      `mqtt.js internals changed: MqttClient._sendPacket is gone, so PUBACKs cannot be held until a delivery is settled (checked against mqtt ${MQTT_CHECKED.range})`,
+    );
   }
   const original = internal._sendPacket.bind(client) as SendPacket;
   internal._sendPacket = (packet, cb, ...rest) => {
@@ -97,7 +99,9 @@ export async function subscribeAnyway(client: MqttClient, filter: string, qos: 0
   const request = { [filter]: { qos, ...(v5 ? { nl: false, rap: false, rh: 0 as const } : {}) }, resubscribe: true };
   const granted = await client.subscribeAsync(request as never);
   if (granted.length === 0) {
-    throw new Error(`mqtt.js internals changed: subscribe({…, resubscribe: true}) sent no SUBSCRIBE for '${filter}' (checked against mqtt ${MQTT_CHECKED.range})`);
+    throw new Error(
+      `mqtt.js internals changed: subscribe({…, resubscribe: true}) sent no SUBSCRIBE for '${filter}' (checked against mqtt ${MQTT_CHECKED.range})`,
+    );
   }
   return granted;
 }

@@ -103,7 +103,10 @@ export class Routes {
     return true;
   }
 
-  /** Who gets the next message of `route`: one listener of a shared route (round robin), else all of them (a copy: a listener may add or remove listeners while called). */
+  /**
+   * Who gets the next message of `route`: one listener of a shared route (round robin), else all of them (a copy: a
+   * listener may add or remove listeners while called).
+   */
   static targets(route: Route): RouteListener[] {
     if (!route.shared) return route.listeners.slice();
     const one = route.listeners[route.next++ % Math.max(1, route.listeners.length)];

@@ -148,7 +148,8 @@ export class Publisher {
       const wait = backoff.next();
       debug('%s: no subscriber took the message, %d ms after a reconnection; again in %d ms', topic, since, wait);
       await delay(wait);
-      if (!(await link.publish(topic, payload, opts))) return;
+      const unheard = await new Promise<boolean>((resolve, reject) => link.publishThen(topic, payload, opts, (err, u) => (err ? reject(err) : resolve(u))));
+      if (!unheard) return;
     }
   }
 }

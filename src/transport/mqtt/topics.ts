@@ -186,6 +186,9 @@ export function validTopicName(name: string): boolean {
 /** Throw InvalidArgumentError (MSGFLO_ERR_USAGE) unless `name` can be a queue: a valid MQTT topic name. */
 export function assertTopic(name: string): void {
   if (!validTopicName(name)) {
-    throw new InvalidArgumentError(`'${name}' cannot be an MQTT topic (empty, or contains + # or NUL)`, 'Name queues (roles and ports) without the MQTT wildcards + and #.');
+    throw new InvalidArgumentError(
+      `'${name}' cannot be an MQTT topic (empty, or contains + # or NUL)`,
+      'Name queues (roles and ports) without the MQTT wildcards + and #.',
+    );
   }
 }
