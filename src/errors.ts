@@ -298,6 +298,29 @@ export class SettingError extends UsageError {
   }
 }
 
+/**
+ * An argument or option of the library API that cannot work (e.g. a queue name that is no MQTT topic, a port the
+ * embedded broker must not take). The same code as command-line usage errors: both are the caller's to fix.
+ */
+export class InvalidArgumentError extends MsgfloError {
+  constructor(detail: string, hint: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.USAGE, detail, { ...options, hint });
+  }
+}
+
+/** The broker refused a subscription (MQTT SUBACK failure code), usually because its access control forbids it. */
+export class SubscriptionRefusedError extends MsgfloError {
+  readonly filter: string;
+  readonly reasonCode: number;
+  constructor(filter: string, reasonCode: number) {
+    super(ErrorCodes.BROKER_AUTH, `Broker refused the subscription to '${filter}' (code ${reasonCode})`, {
+      hint: "Allow the URL's user to subscribe to that topic in the broker's access control (ACL), or use a user who may.",
+    });
+    this.filter = filter;
+    this.reasonCode = reasonCode;
+  }
+}
+
 export class DecryptError extends MsgfloError {
   constructor(detail: string) {
     super(ErrorCodes.DECRYPT, `Message could not be decrypted: ${detail}`, {

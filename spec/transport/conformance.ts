@@ -3,12 +3,12 @@
  * A few behaviours only make sense with broker-side topology (`caps.amqpTopology`).
  */
 import assert from 'node:assert/strict';
-import { TransportClosedError, QueueNotFoundError } from '../../src/errors.js';
+import { ErrorCodes, TransportClosedError, QueueNotFoundError } from '../../src/errors.js';
 import { connectTransport } from '../../src/transport/index.js';
 import type { Delivery, InMessage, Transport } from '../../src/transport/types.js';
 import { within } from '../../src/util/within.js';
 import { uniqueName } from '../helpers/brokers.js';
-import { Collector, sleep } from '../helpers/wait.js';
+import { Collector, sleep, waitFor } from '../helpers/wait.js';
 
 export interface ConformanceTarget {
   name: string;
@@ -212,7 +212,7 @@ export function transportConformance(target: ConformanceTarget): void {
     it('dead-letters a nacked message with its reason, and settling twice is harmless', async () => {
       const t = await client();
       const q = await inqueue(t, 'IN');
-      const dead = await deadLetters(t, q);
+      const dead = await deadLetters(target, t, q);
       const got = await consume(t, q, false);
       await t.send('inqueue', q, { bad: true });
       const [d] = await got.waitCount(1);
@@ -305,6 +305,8 @@ export function transportConformance(target: ConformanceTarget): void {
       await assert.rejects(t.send('outqueue', `${prefix}.OUT`, 1), TransportClosedError);
     });
 
+    settlingAndClosing(target, () => ({ url, prefix, client, inqueue, consume }));
+
     it('reports a missing inqueue when sending directly to it', async function () {
       if (!target.caps.amqpTopology) this.skip();
       const t = await client();
@@ -316,20 +318,6 @@ export function transportConformance(target: ConformanceTarget): void {
     });
 
     // ── close, settlement, handler failures, discovery cancel (absorbed from the AMQP spec; issue 10) ──────────
-
-    /** What is dead-lettered from inqueue `q`: consumed where dead letters are a queue, tapped where a topic. */
-    async function deadLetters(t: Transport, q: string): Promise<Collector<InMessage>> {
-      const dead = new Collector<InMessage>();
-      if (target.caps.amqpTopology) {
-        await t.subscribe(`dead-${q}`, (d) => {
-          void d.ack();
-          dead.push(d);
-        });
-      } else {
-        await t.tap('inqueue', `dead-${q}`, dead.push);
-      }
-      return dead;
-    }
 
     it('closes idempotently, then refuses every operation', async () => {
       const t = await connectTransport(url, { name: prefix });
@@ -353,7 +341,7 @@ export function transportConformance(target: ConformanceTarget): void {
     it('settles once: a second ack or nack resolves only when the first settlement has, and changes nothing', async () => {
       const t = await client();
       const q = await inqueue(t, 'IN');
-      const dead = await deadLetters(t, q);
+      const dead = await deadLetters(target, t, q);
       const got = new Collector<Delivery>();
       await t.subscribe(q, got.push, { prefetch: 1 });
       await t.send('inqueue', q, 'one');
@@ -382,7 +370,7 @@ export function transportConformance(target: ConformanceTarget): void {
     it('dead-letters a message whose handler throws, with its reason and MSGFLO_ERR_HANDLER', async () => {
       const t = await client();
       const q = await inqueue(t, 'IN');
-      const dead = await deadLetters(t, q);
+      const dead = await deadLetters(target, t, q);
       await t.subscribe(q, () => {
         throw new Error('handler blew up');
       });
@@ -406,6 +394,117 @@ export function transportConformance(target: ConformanceTarget): void {
       await a.announce(msg);
       await sleep(300);
       assert.equal(seen.items.length, 1);
+    });
+  });
+}
+
+/** What a conformance block gets from the suite it runs in (fresh for each test). */
+interface SuiteContext {
+  url: string;
+  prefix: string;
+  client(): Promise<Transport>;
+  inqueue(t: Transport, suffix: string): Promise<string>;
+  consume(t: Transport, queue: string, autoAck?: boolean, group?: string): Promise<Collector<Delivery>>;
+}
+
+/** What reaches `dead-<q>`: consumed where the broker has that queue, else tapped. */
+async function deadLetters(target: ConformanceTarget, t: Transport, q: string): Promise<Collector<InMessage>> {
+  const dead = new Collector<InMessage>();
+  if (target.caps.amqpTopology) {
+    await t.subscribe(`dead-${q}`, (d) => {
+      void d.ack();
+      dead.push(d);
+    });
+  } else {
+    await t.tap('inqueue', `dead-${q}`, dead.push);
+  }
+  return dead;
+}
+
+/** A dead letter as every transport carries it: reason, code and queue in headers, or (MQTT 3.1.1) in a JSON wrapper. */
+function deadLetterOf(m: InMessage): { reason?: string; code?: string; queue?: string; data: unknown } {
+  if (m.headers['x-msgflo-reason'] !== undefined) {
+    return { reason: m.headers['x-msgflo-reason'], code: m.headers['x-msgflo-code'], queue: m.headers['x-msgflo-queue'], data: m.data };
+  }
+  const w = m.data as Record<string, unknown>;
+  return { reason: w['x-msgflo-reason'] as string, code: w['x-msgflo-code'] as string, queue: w['x-msgflo-queue'] as string, data: w.data };
+}
+
+/** Settling a delivery more than once, dead letters, discovery with a time to live, and closing: the same everywhere. */
+function settlingAndClosing(target: ConformanceTarget, suite: () => SuiteContext): void {
+  describe('settling, dead letters, discovery and closing', () => {
+    it("returns the first settlement's promise from a second nack or ack, and dead-letters once", async () => {
+      const { client, inqueue, consume } = suite();
+      const t = await client();
+      const q = await inqueue(t, 'IN');
+      const dead = await deadLetters(target, t, q);
+      const got = await consume(t, q, false);
+      await t.send('inqueue', q, { bad: true });
+      const [d] = await got.waitCount(1);
+      const first = d!.nack('refused once', ErrorCodes.SCHEMA);
+      let firstDone = false;
+      void first.then(() => (firstDone = true));
+      const again = d!.nack('refused twice');
+      const ack = d!.ack();
+      assert.equal(again, first, 'a second nack returns the promise of the first');
+      assert.equal(ack, first, 'an ack after a nack returns the promise of the nack');
+      assert.equal(d!.settled, true);
+      await again;
+      assert.equal(firstDone, true, 'the second settlement resolves once the first has (its dead letter confirmed)');
+      await dead.waitCount(1);
+      await sleep(200);
+      assert.equal(dead.items.length, 1);
+      assert.equal(deadLetterOf(dead.items[0]!).reason, 'refused once');
+    });
+
+    it('dead-letters a nacked message with its reason, code, queue, body and id', async () => {
+      const { client, inqueue } = suite();
+      const t = await client();
+      const q = await inqueue(t, 'IN');
+      const dead = await deadLetters(target, t, q);
+      const got = new Collector<Delivery>();
+      await t.subscribe(q, (d) => {
+        got.push(d);
+        void d.nack('does not compute', ErrorCodes.SCHEMA).then(() => d.nack('again')).then(() => d.ack());
+      });
+      await t.send('inqueue', q, { bad: true }, { id: 'dead-1' });
+      const [dl] = await dead.waitCount(1);
+      await sleep(200);
+      assert.equal(dead.items.length, 1);
+      assert.equal(got.items[0]!.settled, true);
+      assert.deepEqual(deadLetterOf(dl!), { reason: 'does not compute', code: ErrorCodes.SCHEMA, queue: q, data: { bad: true } });
+      // Where the transport carries message ids (not MQTT 3.1.1), the dead letter keeps the message's.
+      if (got.items[0]!.id !== undefined) assert.equal(dl!.id, 'dead-1');
+    });
+
+    it('announces with a time to live: every observer gets the message unchanged', async () => {
+      const { client } = suite();
+      const [a, b, p] = [await client(), await client(), await client()];
+      const marker = uniqueName('disc');
+      const seenA: unknown[] = [];
+      const seenB: unknown[] = [];
+      const keep = (list: unknown[]) => (m: InMessage) => {
+        if ((m.data as { payload?: { id?: string } }).payload?.id === marker) list.push(m.data);
+      };
+      await a.onDiscovery(keep(seenA));
+      await b.onDiscovery(keep(seenB));
+      const msg = { protocol: 'discovery', command: 'participant', payload: { id: marker } };
+      await p.announce(msg, { ttlMs: 5000 });
+      await waitFor(() => seenA.length === 1 && seenB.length === 1, 'the announcement at both observers');
+      assert.deepEqual(seenA[0], msg);
+      assert.deepEqual(seenB[0], msg);
+    });
+
+    it('close() is idempotent, confirms the sends in flight, then refuses everything; closed() resolves', async () => {
+      const { url, prefix, inqueue } = suite();
+      const t = await connectTransport(url, { name: prefix });
+      const q = await inqueue(t, 'IN');
+      const sends = [t.send('inqueue', q, 1), t.send('inqueue', q, 2)];
+      await Promise.all([t.close(), t.close()]);
+      await Promise.all(sends); // in-flight publishes were confirmed before closing
+      assert.equal(await within(1000, t.closed(), 'still open'), undefined, 'closed() resolves (with no error) after close()');
+      await assert.rejects(t.send('inqueue', q, 3), TransportClosedError);
+      await assert.rejects(t.subscribe(q, () => {}), TransportClosedError);
     });
   });
 }

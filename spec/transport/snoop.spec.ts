@@ -30,12 +30,12 @@ function snoopSuite(name: string, url: () => Promise<string>, teardown?: () => P
       const roles = [uniqueName('r'), uniqueName('r')];
       const c1 = new Collector<SnoopReceived>();
       const c2 = new Collector<SnoopReceived>();
-      await w1.subscribeSnoop!({ channels: ['spy', 'trace'], roles }, c1.push);
-      await w2.subscribeSnoop!({ channels: ['spy', 'trace'], roles }, c2.push);
+      await w1.subscribeSnoop({ channels: ['spy', 'trace'], roles }, c1.push);
+      await w2.subscribeSnoop({ channels: ['spy', 'trace'], roles }, c2.push);
       await sleep(50);
       for (let i = 0; i < 5; i++) {
-        await p1.publishSnoop!('spy', roles[0]!, { n: i });
-        await p2.publishSnoop!('trace', roles[1]!, { n: i });
+        await p1.publishSnoop('spy', roles[0]!, { n: i });
+        await p2.publishSnoop('trace', roles[1]!, { n: i });
       }
       for (const c of [c1, c2]) {
         await c.waitCount(10, 5000, 'snoop messages');
@@ -55,11 +55,11 @@ function snoopSuite(name: string, url: () => Promise<string>, teardown?: () => P
       const mine = uniqueName('mine');
       const other = uniqueName('other');
       const got = new Collector<SnoopReceived>();
-      await w.subscribeSnoop!({ channels: ['control'], roles: [mine] }, got.push);
+      await w.subscribeSnoop({ channels: ['control'], roles: [mine] }, got.push);
       await sleep(50);
-      await p.publishSnoop!('control', other, { x: 'other role' });
-      await p.publishSnoop!('spy', mine, { x: 'other channel' });
-      await p.publishSnoop!('control', mine, { x: 'yes' });
+      await p.publishSnoop('control', other, { x: 'other role' });
+      await p.publishSnoop('spy', mine, { x: 'other channel' });
+      await p.publishSnoop('control', mine, { x: 'yes' });
       await got.waitCount(1);
       await sleep(100);
       assert.deepEqual(got.items.map((m) => [m.channel, m.role, m.data]), [['control', mine, { x: 'yes' }]]);
@@ -69,12 +69,12 @@ function snoopSuite(name: string, url: () => Promise<string>, teardown?: () => P
       const [p, w] = [await connect(), await connect()];
       const role = uniqueName('c');
       const got = new Collector<SnoopReceived>();
-      const sub = await w.subscribeSnoop!({ channels: ['spy'], roles: [role] }, got.push);
+      const sub = await w.subscribeSnoop({ channels: ['spy'], roles: [role] }, got.push);
       await sleep(50);
-      await p.publishSnoop!('spy', role, 1);
+      await p.publishSnoop('spy', role, 1);
       await got.waitCount(1);
       await sub.cancel();
-      await p.publishSnoop!('spy', role, 2);
+      await p.publishSnoop('spy', role, 2);
       await sleep(150);
       assert.equal(got.items.length, 1);
     });

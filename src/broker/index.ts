@@ -2,19 +2,21 @@
  * The embedded MQTT broker (aedes) that msgflo-ts starts when no broker is configured.
  *
  * aedes 1.2 speaks MQTT 3.1 and 3.1.1 only (a CONNECT with protocol level 5 is refused with "unacceptable
- * protocol version") and has no shared subscriptions of its own: a `$share/<group>/<topic>` filter would be
- * taken literally and never match anything. This module adds shared subscriptions (see `installSharedSubscriptions`),
- * so that instances of one role share work on the embedded broker as they do on Mosquitto.
+ * protocol version") and has no shared subscriptions of its own; shared.ts adds them, so that instances of one
+ * role share work on the embedded broker as they do on Mosquitto.
  *
- * Only this folder imports aedes. It also imports `ws`, for MQTT over WebSocket (browser participants).
+ * Only this folder imports aedes (what it uses beyond aedes's documented API: internals.ts). It also imports `ws`,
+ * for MQTT over WebSocket (browser participants).
  */
 import http from 'node:http';
 import net from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import { Aedes } from 'aedes';
-import type { AedesOptions, AedesPublishPacket } from 'aedes';
+import type { AedesOptions } from 'aedes';
+import { InvalidArgumentError } from '../errors.js';
 import { logger } from '../util/logger.js';
+import { installSharedSubscriptions } from './shared.js';
 
 const debug = logger('broker');
 
@@ -46,13 +48,16 @@ export interface EmbeddedBroker {
 export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): Promise<EmbeddedBroker> {
   const host = options.host ?? '127.0.0.1';
   const port = options.port ?? 0;
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new RangeError(`Embedded broker: invalid port ${String(port)}`);
-  }
-  if (RESERVED_PORTS.includes(port) || (options.wsPort !== undefined && RESERVED_PORTS.includes(options.wsPort))) {
-    throw new Error(
-      `Embedded broker: refusing port ${RESERVED_PORTS.includes(port) ? port : options.wsPort}, which belongs to a real broker (Mosquitto 1883, RabbitMQ 5672); use port 0 (any free port) or another one`,
-    );
+  for (const p of options.wsPort === undefined ? [port] : [port, options.wsPort]) {
+    if (!Number.isInteger(p) || p < 0 || p > 65535) {
+      throw new InvalidArgumentError(`Embedded broker: invalid port ${String(p)}`, 'Use a whole number from 0 to 65535 (0: any free port).');
+    }
+    if (RESERVED_PORTS.includes(p)) {
+      throw new InvalidArgumentError(
+        `Embedded broker: refusing port ${p}, which belongs to a real broker (Mosquitto 1883, RabbitMQ 5672)`,
+        'Use port 0 (any free port) or another one.',
+      );
+    }
   }
 
   const aedesOptions: AedesOptions = {};
@@ -73,13 +78,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
   aedes.on('connectionError', (client, err) => debug('connection error (%s): %s', client?.id, err.message));
 
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await listen(server, port, host);
   } catch (err) {
     await new Promise<void>((resolve) => aedes.close(() => resolve()));
     throw err;
@@ -100,13 +99,13 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
       stream.on('error', (err) => debug('websocket stream error: %s', err.message));
       aedes.handle(stream);
     });
-    await new Promise<void>((resolve, reject) => {
-      httpServer.once('error', reject);
-      httpServer.listen(options.wsPort, host, () => {
-        httpServer.off('error', reject);
-        resolve();
-      });
-    });
+    try {
+      await listen(httpServer, options.wsPort, host);
+    } catch (err) {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await new Promise<void>((resolve) => aedes.close(() => resolve()));
+      throw err;
+    }
     const wsAddress = httpServer.address() as net.AddressInfo;
     web = { http: httpServer, wss, url: `ws://${urlHost}:${wsAddress.port}` };
     debug('embedded broker serves MQTT over WebSocket on %s', web.url);
@@ -136,6 +135,23 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
   };
 }
 
+/** Listen on `host:port`; a port in use or a host that is not ours is the caller's to fix (MSGFLO_ERR_USAGE). */
+function listen(server: net.Server | http.Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const fail = (err: Error) =>
+      reject(
+        new InvalidArgumentError(`Embedded broker: cannot listen on ${host}:${port} (${err.message})`, 'Use port 0 (any free port), or stop what uses that port.', {
+          cause: err,
+        }),
+      );
+    server.once('error', fail);
+    server.listen(port, host, () => {
+      server.off('error', fail);
+      resolve();
+    });
+  });
+}
+
 function checkCredentials(expected: { username: string; password: string }): NonNullable<AedesOptions['authenticate']> {
   const wantUser = Buffer.from(expected.username);
   const wantPass = Buffer.from(expected.password);
@@ -147,118 +163,4 @@ function checkCredentials(expected: { username: string; password: string }): Non
     const err = Object.assign(new Error('bad user name or password'), { returnCode: 4 as const });
     done(err, false);
   };
-}
-
-type Deliver = (packet: AedesPublishPacket, callback: () => void) => void;
-type SubscribeFn = (topic: string, func: Deliver, done: () => void) => void;
-
-/** What the shared-subscription shim reads of an aedes client. */
-interface SessionClient {
-  readonly id: string;
-  readonly clean: boolean;
-  readonly subscriptions: Record<string, { func: Deliver } | undefined> | undefined;
-}
-
-interface ShareGroup {
-  readonly topic: string;
-  readonly members: Deliver[];
-  next: number;
-  readonly dispatch: Deliver;
-}
-
-/**
- * Shared subscriptions (`$share/<group>/<filter>`, MQTT 5 §4.8.2, also honoured for 3.1.1 clients as Mosquitto
- * does) on top of aedes.
- *
- * aedes subscribes each client filter with `broker.subscribe(filter, deliver)`. For a `$share/…` filter we instead
- * record the client's deliver function as a member of the group and subscribe one dispatcher per (group, filter)
- * to the real filter; the dispatcher hands each message to one member, round robin. A client that disconnects is
- * unsubscribed by aedes, which removes it from the group (its share goes to the members that are connected).
- * Retained messages are not sent to shared subscriptions (aedes looks them up under the literal `$share/…` filter
- * and finds none), as the MQTT 5 specification requires.
- *
- * A member with a kept session (clean: false) gets each QoS 1 message through its session's outgoing queue, as
- * aedes does for ordinary subscriptions (it would otherwise refuse to send it: "no such packet"): until the client
- * acknowledges it, the message stays there, and aedes sends it again when the client comes back with that id.
- */
-function installSharedSubscriptions(aedes: Aedes): void {
-  const subscribe: SubscribeFn = aedes.subscribe.bind(aedes);
-  const unsubscribe: SubscribeFn = aedes.unsubscribe.bind(aedes);
-  const groups = new Map<string, ShareGroup>();
-  const owners = new WeakMap<Deliver, SessionClient>();
-
-  /** The client whose subscription to `shareTopic` delivers through `member`. */
-  const ownerOf = (member: Deliver, shareTopic: string): SessionClient | undefined => {
-    const known = owners.get(member);
-    if (known) return known;
-    const clients = (aedes as unknown as { clients: Record<string, SessionClient> }).clients;
-    for (const client of Object.values(clients)) {
-      if (client.subscriptions?.[shareTopic]?.func === member) {
-        owners.set(member, client);
-        return client;
-      }
-    }
-    return undefined;
-  };
-  const persistence = (aedes as unknown as { persistence: { outgoingEnqueue(sub: { clientId: string }, packet: AedesPublishPacket): Promise<void> } })
-    .persistence;
-
-  aedes.subscribe = (topic: string, func: Deliver, done: () => void) => {
-    const shared = parseShared(topic);
-    if (!shared) return subscribe(topic, func, done);
-    let group = groups.get(topic);
-    if (!group) {
-      const g: ShareGroup = {
-        topic: shared.filter,
-        members: [],
-        next: 0,
-        dispatch: (packet, callback) => {
-          if (g.members.length === 0) return callback();
-          const member = g.members[g.next % g.members.length]!;
-          g.next = (g.next + 1) % g.members.length;
-          const owner = packet.qos > 0 ? ownerOf(member, topic) : undefined;
-          if (!owner || owner.clean !== false || !owner.id) return member(packet, callback);
-          persistence.outgoingEnqueue({ clientId: owner.id }, packet).then(
-            () => member(packet, callback),
-            (err: Error) => {
-              debug('cannot queue a message for %s: %s', owner.id, err.message);
-              callback();
-            },
-          );
-        },
-      };
-      group = g;
-      groups.set(topic, g);
-      g.members.push(func);
-      debug('shared subscription %s opened', topic);
-      return subscribe(shared.filter, g.dispatch, done);
-    }
-    if (!group.members.includes(func)) group.members.push(func);
-    setImmediate(done);
-  };
-
-  aedes.unsubscribe = (topic: string, func: Deliver, done: () => void) => {
-    const group = groups.get(topic);
-    if (!group) return unsubscribe(topic, func, done);
-    const i = group.members.indexOf(func);
-    if (i >= 0) group.members.splice(i, 1);
-    if (group.members.length > 0) return setImmediate(done ?? noop);
-    groups.delete(topic);
-    debug('shared subscription %s closed', topic);
-    unsubscribe(group.topic, group.dispatch, done ?? noop);
-  };
-}
-
-function noop(): void {}
-
-/** `$share/<group>/<filter>` → its parts, or undefined for an ordinary filter (or a malformed share). */
-function parseShared(topic: string): { group: string; filter: string } | undefined {
-  if (!topic.startsWith('$share/')) return undefined;
-  const rest = topic.slice('$share/'.length);
-  const slash = rest.indexOf('/');
-  if (slash <= 0) return undefined;
-  const group = rest.slice(0, slash);
-  const filter = rest.slice(slash + 1);
-  if (!filter || /[+#]/.test(group)) return undefined;
-  return { group, filter };
 }

@@ -92,7 +92,7 @@ export type NackSender = (message: InMessage, reason: string, code: string | und
  * A delivery that is settled at most once: ack acknowledges the message to the broker (`received.settle()`: its
  * PUBACK, held until now), nack publishes it to `dead-<queue>` and acknowledges it once the broker has confirmed the
  * dead letter (if that publish fails, the message stays unacknowledged and the broker sends it again). Settling again
- * is a no-op.
+ * changes nothing and returns the first settlement's promise.
  */
 export class MqttDelivery implements Delivery {
   readonly queue: string;
@@ -102,7 +102,7 @@ export class MqttDelivery implements Delivery {
   readonly headers: Headers;
   readonly id: string | undefined;
   readonly redelivered: boolean;
-  private done = false;
+  private settlement: Promise<void> | undefined;
   private readonly received: Received;
   private readonly sendNack: NackSender;
 
@@ -121,24 +121,25 @@ export class MqttDelivery implements Delivery {
   }
 
   get settled(): boolean {
-    return this.done;
+    return this.settlement !== undefined;
   }
 
   ack(): Promise<void> {
-    if (!this.done) {
-      this.done = true;
-      try {
-        this.received.settle();
-      } catch (err) {
-        return Promise.reject(err);
-      }
+    if (this.settlement) return this.settlement;
+    try {
+      this.received.settle();
+      this.settlement = RESOLVED;
+    } catch (err) {
+      this.settlement = Promise.reject(err);
     }
-    return RESOLVED;
+    return this.settlement;
   }
 
-  async nack(reason: string, code?: string): Promise<void> {
-    if (this.done) return;
-    this.done = true;
+  nack(reason: string, code?: string): Promise<void> {
+    return (this.settlement ??= this.deadLetter(reason, code));
+  }
+
+  private async deadLetter(reason: string, code: string | undefined): Promise<void> {
     await this.sendNack(this, reason, code);
     this.received.settle();
   }

@@ -1,12 +1,15 @@
 /**
- * MQTT topic names used by msgflo-ts, and topic-filter matching. Pure functions, no I/O.
+ * MQTT topic names used by msgflo-ts, and topic-filter matching. No I/O.
  *
  * - A queue (inqueue or outqueue) is the topic of the same name (as in msgflo).
  * - A binding is a retained record on `msgflo/bindings/<enc(tgt)>/<enc(src)>` whose payload is the JSON binding;
  *   an empty retained payload deletes it. `enc` is `encodeURIComponent`, so a queue name that contains `/`, `+`,
  *   `#` or `$` still makes exactly one topic level.
  * - Refused messages go to `dead-<queue>`; discovery goes to `fbp`.
+ *
+ * Pure functions, except that assertTopic throws.
  */
+import { InvalidArgumentError } from '../../errors.js';
 import type { Binding, BindingType } from '../types.js';
 
 export const DISCOVERY_TOPIC = 'fbp';
@@ -134,13 +137,6 @@ function markerToken(payload: Buffer): string | undefined {
   }
 }
 
-/** The binding as the Transport API shows it (without MQTT bookkeeping). */
-export function bindingOf(record: BindingRecord): Binding {
-  const b: Binding = { type: record.type, src: record.src, tgt: record.tgt };
-  if (record.deadletter !== undefined) b.deadletter = record.deadletter;
-  return b;
-}
-
 /** `$share/<group>/<topic>` for a shared subscription. */
 export function sharedFilter(group: string, topic: string): string {
   return `$share/${group}/${topic}`;
@@ -185,4 +181,14 @@ export function filtersOverlap(a: string, b: string): boolean {
 /** MQTT forbids wildcards in topic names and empty names; a queue must be a valid topic name. */
 export function validTopicName(name: string): boolean {
   return name.length > 0 && !/[+#\u0000]/.test(name) && Buffer.byteLength(name) <= 65535;
+}
+
+/** Throw InvalidArgumentError (MSGFLO_ERR_USAGE) unless `name` can be a queue: a valid MQTT topic name. */
+export function assertTopic(name: string): void {
+  if (!validTopicName(name)) {
+    throw new InvalidArgumentError(
+      `'${name}' cannot be an MQTT topic (empty, or contains + # or NUL)`,
+      'Name queues (roles and ports) without the MQTT wildcards + and #.',
+    );
+  }
 }

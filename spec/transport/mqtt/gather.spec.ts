@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { gatherWrites } from '../../src/transport/mqtt/gather.js';
+import { gatherWrites } from '../../../src/transport/mqtt/gather.js';
 
 /** A socket stand-in that records what reaches it, write by write (writev batches as one entry per chunk). */
 class RecordingSocket extends Writable {

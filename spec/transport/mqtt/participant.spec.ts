@@ -7,17 +7,17 @@
 import assert from 'node:assert/strict';
 import { connect as amqpConnect } from 'amqplib';
 import mqtt from 'mqtt';
-import { ErrorCodes } from '../../src/errors.js';
-import { Launcher } from '../../src/coordinator/launcher.js';
-import { defineParticipant } from '../../src/participant/definition.js';
-import { Participant } from '../../src/participant/participant.js';
-import { connectTransport } from '../../src/transport/index.js';
-import type { Delivery, Transport } from '../../src/transport/types.js';
-import { type PrivateMosquitto, startPrivateMosquittoOrSkip } from '../faults/harness.js';
-import { AMQP_URL, requireBroker, uniqueName } from '../helpers/brokers.js';
-import { cleanupRoles } from '../helpers/cleanup.js';
-import { REPO_ROOT, runCli, startCli, stopAllClis } from '../helpers/cli.js';
-import { Collector, sleep, waitFor } from '../helpers/wait.js';
+import { ErrorCodes } from '../../../src/errors.js';
+import { Launcher } from '../../../src/coordinator/launcher.js';
+import { defineParticipant } from '../../../src/participant/definition.js';
+import { Participant } from '../../../src/participant/participant.js';
+import { connectTransport } from '../../../src/transport/index.js';
+import type { Delivery, Transport } from '../../../src/transport/types.js';
+import { type PrivateMosquitto, startPrivateMosquittoOrSkip } from '../../faults/harness.js';
+import { AMQP_URL, requireBroker, uniqueName } from '../../helpers/brokers.js';
+import { cleanupRoles } from '../../helpers/cleanup.js';
+import { REPO_ROOT, runCli, startCli, stopAllClis } from '../../helpers/cli.js';
+import { Collector, sleep, waitFor } from '../../helpers/wait.js';
 
 const REPEAT = 'participants/Repeat.js';
 

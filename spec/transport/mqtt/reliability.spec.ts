@@ -10,15 +10,15 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import mqtt from 'mqtt';
-import { startEmbeddedBroker, type EmbeddedBroker } from '../../src/broker/index.js';
-import { ErrorCodes, InstanceConflictError, TransportClosedError } from '../../src/errors.js';
-import { MqttTransport, type MqttTransportOptions } from '../../src/transport/mqtt/index.js';
-import type { Binding, Delivery, TransportEvent } from '../../src/transport/types.js';
-import { type PrivateMosquitto, startPrivateMosquittoOrSkip } from '../faults/harness.js';
-import { uniqueName } from '../helpers/brokers.js';
-import { Collector, sleep, waitFor } from '../helpers/wait.js';
+import { startEmbeddedBroker, type EmbeddedBroker } from '../../../src/broker/index.js';
+import { ErrorCodes, InstanceConflictError, TransportClosedError } from '../../../src/errors.js';
+import { MqttTransport, type MqttTransportOptions } from '../../../src/transport/mqtt/index.js';
+import type { Binding, Delivery, TransportEvent } from '../../../src/transport/types.js';
+import { type PrivateMosquitto, startPrivateMosquittoOrSkip } from '../../faults/harness.js';
+import { uniqueName } from '../../helpers/brokers.js';
+import { Collector, sleep, waitFor } from '../../helpers/wait.js';
 
-const MODULE_URL = new URL('../../src/transport/mqtt/index.ts', import.meta.url).href;
+const MODULE_URL = new URL('../../../src/transport/mqtt/index.ts', import.meta.url).href;
 
 interface Member {
   /** Resolves with the data of each delivery, in order (none is ever settled). */

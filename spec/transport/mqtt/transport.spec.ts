@@ -10,11 +10,11 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import mqtt from 'mqtt';
-import { startEmbeddedBroker, type EmbeddedBroker } from '../../src/broker/index.js';
-import { BrokerAuthError, BrokerUnreachableError, ErrorCodes, TransportClosedError } from '../../src/errors.js';
-import { MqttTransport } from '../../src/transport/mqtt/index.js';
-import type { Binding, Delivery, InMessage, TransportEvent } from '../../src/transport/types.js';
-import { MQTT_URL, requireBroker, uniqueName } from '../helpers/brokers.js';
+import { startEmbeddedBroker, type EmbeddedBroker } from '../../../src/broker/index.js';
+import { BrokerAuthError, BrokerUnreachableError, ErrorCodes, TransportClosedError } from '../../../src/errors.js';
+import { MqttTransport } from '../../../src/transport/mqtt/index.js';
+import type { Binding, Delivery, InMessage, TransportEvent } from '../../../src/transport/types.js';
+import { MQTT_URL, requireBroker, uniqueName } from '../../helpers/brokers.js';
 
 async function waitFor(condition: () => boolean, ms = 4000, what = 'condition'): Promise<void> {
   const end = Date.now() + ms;
@@ -89,6 +89,14 @@ for (const target of targets) {
       const c = await mqtt.connectAsync(target.url(), { protocolVersion: 4, reconnectPeriod: 0 });
       rawClients.push(c);
       return c;
+    }
+    /** What a msgflo-era participant subscribed to `topic` receives (bodies as text). */
+    async function rawSubscriber(topic: string): Promise<string[]> {
+      const raw = await rawClient();
+      await raw.subscribeAsync(topic, { qos: 1 });
+      const got: string[] = [];
+      raw.on('message', (_t, p) => got.push(p.toString()));
+      return got;
     }
     async function bind(t: MqttTransport, binding: Binding, bridge = false): Promise<void> {
       records.push(binding);
@@ -241,10 +249,7 @@ for (const target of targets) {
     it('bridges src to tgt for msgflo-era participants, without duplicates for msgflo-ts ones', async () => {
       const [src, tgt] = [uniqueName('a.OUT'), uniqueName('b.IN')];
       const coordinator = await transport('coordinator');
-      const raw = await rawClient();
-      await raw.subscribeAsync(tgt, { qos: 1 });
-      const rawGot: string[] = [];
-      raw.on('message', (_t, p) => rawGot.push(p.toString()));
+      const rawGot = await rawSubscriber(tgt);
       const participant = await transport('participant');
       const got: Delivery[] = [];
       await participant.subscribe(tgt, (d) => got.push(d), { group: 'b' });
@@ -272,10 +277,7 @@ for (const target of targets) {
     it('removeBinding stops the bridge', async () => {
       const [src, tgt] = [uniqueName('a.OUT'), uniqueName('b.IN')];
       const coordinator = await transport('coordinator');
-      const raw = await rawClient();
-      await raw.subscribeAsync(tgt, { qos: 1 });
-      const rawGot: string[] = [];
-      raw.on('message', (_t, p) => rawGot.push(p.toString()));
+      const rawGot = await rawSubscriber(tgt);
       const binding: Binding = { type: 'pubsub', src, tgt };
       await bind(coordinator, binding, true);
       await coordinator.send('outqueue', src, 1);
@@ -306,7 +308,7 @@ for (const target of targets) {
     it('gives a crashed member no more work: the group goes on with the others', async () => {
       const q = uniqueName('w.IN');
       // A member in another process, killed without a goodbye (no DISCONNECT).
-      const moduleUrl = new URL('../../src/transport/mqtt/index.ts', import.meta.url).href;
+      const moduleUrl = new URL('../../../src/transport/mqtt/index.ts', import.meta.url).href;
       const script = `
         const { MqttTransport } = await import(${JSON.stringify(moduleUrl)});
         const t = new MqttTransport(${JSON.stringify(target.url())}, { name: 'doomed' });
@@ -361,21 +363,15 @@ for (const target of targets) {
       assert.deepEqual(taps, [0, 1, 2, 3, 4]);
     });
 
-    it('nack publishes the message to dead-<queue> with its reason; settling twice is a no-op', async () => {
+    it('puts a dead letter on the wire as MQTT 5 user properties, or as a JSON wrapper on MQTT 3.1.1', async () => {
+      // That a nack dead-letters once, with reason, code, queue, body and id, is in the conformance suite.
       const q = uniqueName('q');
       const t = await transport();
       const dead: InMessage[] = [];
       await t.tap('outqueue', `dead-${q}`, (m) => dead.push(m));
-      const got: Delivery[] = [];
-      await t.subscribe(q, (d) => {
-        got.push(d);
-        void d.nack('does not compute', ErrorCodes.SCHEMA).then(() => d.nack('again')).then(() => d.ack());
-      });
+      await t.subscribe(q, (d) => void d.nack('does not compute', ErrorCodes.SCHEMA));
       await t.send('inqueue', q, { bad: true }, { id: 'dead-1' });
       await waitFor(() => dead.length === 1);
-      await sleep(200);
-      assert.equal(dead.length, 1);
-      assert.equal(got[0]!.settled, true);
       if (target.version === 5) {
         assert.deepEqual(dead[0]!.data, { bad: true });
         assert.equal(dead[0]!.headers['x-msgflo-reason'], 'does not compute');
@@ -424,30 +420,9 @@ for (const target of targets) {
       assert.deepEqual(got, [1]);
     });
 
-    it('announces on fbp; every discovery observer sees every message', async () => {
-      const [a, b, p] = await Promise.all([transport('a'), transport('b'), transport('p')]);
-      const marker = uniqueName('disc');
-      const seenA: unknown[] = [];
-      const seenB: unknown[] = [];
-      const keep = (list: unknown[]) => (m: InMessage) => {
-        if ((m.data as { payload?: { id?: string } }).payload?.id === marker) list.push(m.data);
-      };
-      await a.onDiscovery(keep(seenA));
-      await b.onDiscovery(keep(seenB));
-      const msg = { protocol: 'discovery', command: 'participant', payload: { id: marker } };
-      await p.announce(msg, { ttlMs: 5000 });
-      await waitFor(() => seenA.length === 1 && seenB.length === 1);
-      assert.deepEqual(seenA[0], msg);
-    });
-
-    it('close() is idempotent; afterwards operations reject with TransportClosedError', async () => {
+    it('refuses to list bindings or connect again once closed (the rest of close() is in the conformance suite)', async () => {
       const t = await transport();
-      const q = uniqueName('q');
-      const sends = [t.send('inqueue', q, 1), t.send('inqueue', q, 2)];
-      await Promise.all([t.close(), t.close()]);
-      await Promise.all(sends); // in-flight publishes were confirmed before closing
-      await assert.rejects(t.send('inqueue', q, 3), TransportClosedError);
-      await assert.rejects(t.subscribe(q, () => {}), TransportClosedError);
+      await t.close();
       await assert.rejects(t.listBindings(), TransportClosedError);
       await assert.rejects(t.connect(), TransportClosedError);
     });

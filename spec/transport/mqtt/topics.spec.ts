@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { HEADER } from '../../src/protocol/envelope.js';
-import { deadLetter, toInMessage } from '../../src/transport/mqtt/message.js';
+import { HEADER } from '../../../src/protocol/envelope.js';
+import { deadLetter, toInMessage } from '../../../src/transport/mqtt/message.js';
 import {
   bindingRecordTopic,
   bindingRecordsFilter,
@@ -15,7 +15,7 @@ import {
   topicMatches,
   validTopicName,
   ALL_BINDINGS_FILTER,
-} from '../../src/transport/mqtt/topics.js';
+} from '../../../src/transport/mqtt/topics.js';
 
 describe('MQTT topics', () => {
   it('matches topics against filters with + and #', () => {
