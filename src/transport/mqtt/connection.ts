@@ -1,7 +1,7 @@
 /**
  * The MQTT transport's connections ("links", link.ts): the pools they are in, opening and closing them, putting
  * each subscription on a link where it overlaps no other, the claim on an instance's kept session, and the
- * connection events. Also ConnectionState, the reconnection policy of a link.
+ * connection events. The reconnection policy of a link is transport/reconnect.ts, as for every transport.
  *
  * - control[0] publishes and follows binding records; the data links carry deliveries (data[0] keeps the
  *   instance's session). Further links in each pool carry subscriptions that overlap those of the others. A slow
@@ -12,18 +12,16 @@
 import { randomBytes } from 'node:crypto';
 import { BrokerUrlError, TransportClosedError, maskUrl } from '../../errors.js';
 import { decodeBody, encodeBody } from '../../protocol/envelope.js';
+import { readSetting } from '../../settings.js';
 import { logger } from '../../util/logger.js';
-import { reconnectBackoff } from '../defaults.js';
 import { Listeners } from '../listeners.js';
 import type { TransportEvent, TransportOptions } from '../types.js';
-import { Link, stableClientId, type Listener, type ReconnectPolicy, type Unlisten } from './link.js';
+import { Link, stableClientId, type Listener, type Unlisten } from './link.js';
 import { instanceTopic, sharedFilter } from './topics.js';
 
 const debug = logger('mqtt');
 
 const SCHEMES = new Set(['mqtt:', 'mqtts:', 'ws:', 'wss:']);
-/** Seconds the broker keeps an instance's session after its connection ends, by default. */
-export const DEFAULT_SESSION_EXPIRY_S = 3600;
 
 export interface MqttTransportOptions extends TransportOptions {
   /** Sends kept while the connection is down (default MAX_BUFFERED_SENDS); beyond that they are refused. */
@@ -50,41 +48,6 @@ export interface ConnectionHooks {
   reconnected(link: Link): void;
   /** Publish at QoS 1 (a claim on a kept session). */
   publish(topic: string, payload: Buffer): Promise<void>;
-}
-
-/**
- * The reconnection policy of one link: open → lost → recovered. A 'disconnect' once per outage, the first error of
- * an outage once (and every error outside one), the delay before each attempt from the shared backoff.
- */
-export class ConnectionState implements ReconnectPolicy {
-  private down = false;
-  private errorReported = false;
-  private readonly backoff = reconnectBackoff();
-
-  lost(): boolean {
-    if (this.down) return false;
-    this.down = true;
-    this.errorReported = false;
-    return true;
-  }
-
-  errorOnce(): boolean {
-    if (!this.down) return true;
-    if (this.errorReported) return false;
-    this.errorReported = true;
-    return true;
-  }
-
-  recovered(): boolean {
-    this.backoff.reset();
-    if (!this.down) return false;
-    this.down = false;
-    return true;
-  }
-
-  nextDelay(): number {
-    return this.backoff.next();
-  }
 }
 
 /** This process's claim on an instance's kept session (see watchClaims). */
@@ -131,11 +94,7 @@ export class MqttConnection {
     this.name = options.name ?? 'msgflo';
     this.instance = options.instance;
     this.orphanGraceMs = options.orphanGraceMs;
-    const env = options.env ?? process.env;
-    const fromEnv = Number(env.MSGFLO_MQTT_SESSION_EXPIRY);
-    this.sessionExpiry = Math.floor(
-      options.sessionExpirySeconds ?? (env.MSGFLO_MQTT_SESSION_EXPIRY !== undefined && fromEnv >= 0 ? fromEnv : DEFAULT_SESSION_EXPIRY_S),
-    );
+    this.sessionExpiry = Math.floor(options.sessionExpirySeconds ?? readSetting(options.env ?? process.env, 'mqttSessionExpiry'));
   }
 
   get isOpen(): boolean {
@@ -176,7 +135,7 @@ export class MqttConnection {
     if (this.state === 'open') return Promise.resolve();
     this.connecting ??= (async () => {
       try {
-        const link = await Link.open({ url: this.brokerUrl, name: this.name, policy: new ConnectionState(), onEvent: (e, l) => this.onLinkEvent(e, l) });
+        const link = await Link.open({ url: this.brokerUrl, name: this.name, onEvent: (e, l) => this.onLinkEvent(e, l) });
         if (this.state === 'closed') {
           await link.close();
           throw new TransportClosedError('connect');
@@ -241,7 +200,6 @@ export class MqttConnection {
       // MQTT 5 forbids a Receive Maximum of 0: a prefetch of 0 means one at a time here.
       ...(on.pool === 'data' && on.prefetch !== undefined ? { receiveMaximum: Math.max(1, on.prefetch) } : {}),
       ...(version !== undefined ? { protocolVersion: version } : {}),
-      policy: new ConnectionState(),
       onEvent: (e, l) => this.onLinkEvent(e, l),
       onOrphan: (topic, l) => this.dropLeftover(topic, l),
       ...(this.orphanGraceMs !== undefined ? { orphanGraceMs: this.orphanGraceMs } : {}),

@@ -62,7 +62,7 @@ export function holdPubacks(client: MqttClient, hold: (packet: PubackPacket) => 
  *   attempt clears the timer, so each one picks the value up again), and records a subscription for automatic
  *   resubscription (`_resubscribeTopics`) only while it is above 0.
  * - Why: the first connection fails fast (period 0: no retry loop before CONNACK); after it, the policy in
- *   connection.ts (ConnectionState) decides each delay, with backoff. mqtt.js itself only knows a fixed period.
+ *   transport/reconnect.ts (ConnectionState, the policy of every transport) decides each delay, with backoff. mqtt.js itself only knows a fixed period.
  *   The reconnecting itself stays mqtt.js's: it resumes the session with the QoS 1 state it keeps.
  * - Checked against mqtt 5.16.0.
  */

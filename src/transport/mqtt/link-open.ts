@@ -29,21 +29,6 @@ export interface OpenOptions {
   receiveMaximum?: number;
 }
 
-/**
- * The reconnection policy of one link (connection.ts ConnectionState): which losses and errors to report, and how
- * long to wait before each attempt. mqtt.js does the reconnecting (it resumes the session with its QoS 1 state).
- */
-export interface ReconnectPolicy {
-  /** The connection is gone: true when this starts an outage (report 'disconnect' once per outage). */
-  lost(error?: Error): boolean;
-  /** An error: true when it is to be reported (always outside an outage; within one, only the first). */
-  errorOnce(error: Error): boolean;
-  /** The connection is back: true when this ends an outage (report 'reconnect'). The backoff starts over. */
-  recovered(): boolean;
-  /** How long to wait before the next attempt. */
-  nextDelay(): number;
-}
-
 /** CONNACK codes meaning "wrong or missing credentials" (3.1.1: 4, 5; MQTT 5: 0x86, 0x87, 0x8A, 0x8C). */
 const AUTH_CODES = new Set([4, 5, 134, 135, 138, 140]);
 /** CONNACK codes meaning "this broker does not speak the protocol version asked for". */

@@ -2,7 +2,7 @@
  * One MQTT connection (mqtt.js client) and the topic subscriptions routed through it: its lifecycle and dispatch.
  *
  * Connecting fails fast (no reconnect loop before the first CONNACK) so one-shot tools get a clear error; after
- * the first connection the client reconnects by itself, with the delays its ReconnectPolicy gives, and the link
+ * the first connection the client reconnects by itself, with the delays the shared ConnectionState (transport/reconnect.ts) gives, and the link
  * reports disconnect/reconnect/error events.
  *
  * What a link does with a received message is split by concern: which subscription it belongs to (link-routes.ts),
@@ -18,11 +18,12 @@ import { logger } from '../../util/logger.js';
 import type { TransportEvent } from '../types.js';
 import { holdPubacks, setReconnectDelay, socketOf, subscribeAnyway, unconfirmedCount, type PubackPacket } from './internals.js';
 import { AckWindow, type Hold } from './link-acks.js';
-import { connectError, connectOnce, randomClientId, versionRefused, type OpenOptions, type ProtocolVersion, type ReconnectPolicy } from './link-open.js';
+import { ConnectionState } from '../reconnect.js';
+import { connectError, connectOnce, randomClientId, versionRefused, type OpenOptions, type ProtocolVersion } from './link-open.js';
 import { Orphans } from './link-orphans.js';
 import { Routes, type Arrival, type ListenOptions, type Listener, type Received, type Route, type RouteListener, type Unlisten } from './link-routes.js';
 
-export type { ProtocolVersion, ReconnectPolicy } from './link-open.js';
+export type { ProtocolVersion } from './link-open.js';
 export { stableClientId } from './link-open.js';
 export type { Listener, Received, Unlisten } from './link-routes.js';
 
@@ -37,7 +38,6 @@ export interface LinkOptions extends OpenOptions {
   clientId?: string;
   /** Protocol to use; undefined: MQTT 5, falling back to 3.1.1 when the broker refuses 5. */
   protocolVersion?: ProtocolVersion;
-  policy: ReconnectPolicy;
   onEvent(event: TransportEvent, link: Link): void;
   /** A message no subscription claimed within the grace period (kept sessions only); it has been acknowledged. */
   onOrphan?(topic: string, link: Link): void;
@@ -64,6 +64,8 @@ export class Link {
   private readonly orphans: Orphans;
   private closing: Promise<void> | undefined;
   private isOpen = false;
+  /** The reconnection policy every transport follows (transport/reconnect.ts); mqtt.js does the reconnecting. */
+  private readonly state = new ConnectionState({ emit: (event) => this.emit(event) });
   private takenOver = false;
   /** The last CONNACK that accepted a connection (its session flag and MQTT 5 properties). */
   private connack: { sessionPresent?: boolean; properties?: Record<string, unknown> } | undefined;
@@ -120,16 +122,13 @@ export class Link {
       this.orphans.clear();
       if (this.closing || !this.isOpen) return;
       // The next attempt waits longer (mqtt.js reads the delay when it schedules the attempt after this one).
-      if (!this.takenOver) setReconnectDelay(client, options.policy.nextDelay());
-      if (!options.policy.lost()) return;
-      debug('%s: connection lost', clientId);
-      this.emit({ type: 'disconnect' });
+      // The first close of an outage reports it (once) and starts the backoff over; each one sets the next delay.
+      if (this.state.lost()) debug('%s: connection lost', clientId);
+      if (!this.takenOver) setReconnectDelay(client, this.state.nextDelay());
     });
     client.on('connect', () => {
       if (!this.isOpen) return;
-      const back = options.policy.recovered();
-      setReconnectDelay(client, options.policy.nextDelay());
-      if (!back) return;
+      if (this.state.phase !== 'lost') return;
       debug('%s: reconnected (session %s)', clientId, this.sessionPresent ? 'kept' : 'new');
       // mqtt.js subscribes again only when the broker says it lost the session. A kept session's subscriptions may
       // still be broken: Mosquitto 2.0 restores shared subscriptions from its persistence file in a state that
@@ -140,8 +139,9 @@ export class Link {
         }
       }
       // Synchronous: listeners prepare (e.g. for the retained records the broker sends again) before any message
-      // of the new connection is handled.
-      this.emit({ type: 'reconnect' });
+      // of the new connection is handled. The backoff starts over; mqtt.js reads the delay for the next outage now.
+      this.state.reconnected();
+      setReconnectDelay(client, this.state.nextDelay());
     });
     client.on('disconnect', (packet: { reasonCode?: number }) => {
       if (packet.reasonCode !== SESSION_TAKEN_OVER || this.closing || !this.isOpen) return;
@@ -150,7 +150,7 @@ export class Link {
     client.on('error', (error) => {
       if (this.closing || !this.isOpen) return;
       debug('%s: %s', clientId, error.message);
-      if (options.policy.errorOnce(error)) this.emit({ type: 'error', error });
+      this.state.error(error);
     });
   }
 
@@ -192,7 +192,8 @@ export class Link {
   private opened(): void {
     this.isOpen = true;
     // mqtt.js subscribes again by itself when the broker did not keep the session.
-    setReconnectDelay(this.client, this.options.policy.nextDelay());
+    this.state.opened();
+    setReconnectDelay(this.client, this.state.nextDelay());
   }
 
   get connected(): boolean {
