@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { DiscoveryInvalidError, ParticipantTimeoutError, reasonOf } from '../errors.js';
 import { graphBindings } from '../graph/index.js';
@@ -8,6 +9,7 @@ import { queueName } from '../protocol/naming.js';
 import type { Binding, InMessage, Subscription, Transport } from '../transport/types.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { logger } from '../util/logger.js';
+import { BoundNotices } from './bound-notices.js';
 import { type ParticipantEntry, ParticipantRegistry } from './registry.js';
 
 const log = logger('coordinator');
@@ -65,11 +67,18 @@ const appliedKey = (b: ResolvedBinding) => bindingKey(b) + (b.bridge ? '|bridge'
 export type IipGate = (tgt: PortRef, data: unknown) => boolean;
 
 /**
+ * Asked right before a role's participants are told that their edges are bound (besides `isReady`): false
+ * postpones it. Whoever installs a gate calls `reconcile()` when its answer may have changed.
+ */
+export type BoundGate = (role: string) => boolean;
+
+/**
  * Keeps the broker converged to the graph: discovers participants (and expires silent ones), makes and removes
  * bindings, sends IIPs once the queue they need exists. Reconciles on every discovery, expiry and graph change.
  */
 export class Coordinator extends EventEmitter<{ event: [CoordinatorEvent] }> {
   readonly registry: ParticipantRegistry;
+
   private readonly transport: Transport;
   private readonly discover: boolean;
   private graph: Graph | undefined;
@@ -85,30 +94,37 @@ export class Coordinator extends EventEmitter<{ event: [CoordinatorEvent] }> {
   private readonly lastKnown = new Map<string, string>();
   private stopped = false;
   private iipGate: IipGate | undefined;
+  private boundGate: BoundGate | undefined;
+  private readonly notices: BoundNotices;
 
   constructor(options: CoordinatorOptions) {
     super();
     this.transport = options.transport;
     this.discover = options.discover ?? true;
+    this.notices = new BoundNotices(this.transport, `coordinator-${randomUUID()}`);
     const registryOptions: { clock: Clock; missed?: number } = { clock: options.clock ?? systemClock };
     if (options.missedHeartbeats !== undefined) registryOptions.missed = options.missedHeartbeats;
     this.registry = new ParticipantRegistry(registryOptions);
     this.registry.on('added', (e) => {
       this.emitEvent({ type: 'participant-added', participant: e.info });
       this.scheduleReconcile();
+      this.tellBound(e, true);
     });
     this.registry.on('updated', (e, changed) => {
+      this.tellBound(e, true);
       if (!changed) return;
       this.emitEvent({ type: 'participant-changed', participant: e.info });
       this.scheduleReconcile();
     });
     this.registry.on('expired', (e) => {
+      this.notices.forget(e.info.id);
       log('participant %s (%s) expired: no heartbeat for %ss', e.info.id, e.info.role, Math.round((Date.now() - e.lastSeen) / 1000));
       this.emitEvent({ type: 'participant-expired', participant: e.info, lastSeen: e.lastSeen });
       this.forgetRoleIfGone(e.info.role);
       this.scheduleReconcile();
     });
     this.registry.on('left', (e) => {
+      this.notices.forget(e.info.id);
       this.emitEvent({ type: 'participant-left', participant: e.info });
       this.forgetRoleIfGone(e.info.role);
       this.scheduleReconcile();
@@ -183,6 +199,11 @@ export class Coordinator extends EventEmitter<{ event: [CoordinatorEvent] }> {
   /** Install (or remove, with undefined) the gate IIPs pass right before they are sent (see IipGate). */
   setIipGate(gate: IipGate | undefined): void {
     this.iipGate = gate;
+  }
+
+  /** Install (or remove, with undefined) the gate a role passes before its participants hear "bound" (see BoundGate). */
+  setBoundGate(gate: BoundGate | undefined): void {
+    this.boundGate = gate;
   }
 
   /**
@@ -336,6 +357,7 @@ export class Coordinator extends EventEmitter<{ event: [CoordinatorEvent] }> {
         this.emitEvent({ type: 'binding-added', binding: b });
       }
       await this.sendIips(blocked);
+      for (const entry of this.registry.all()) this.tellBound(entry, false);
     } catch (err) {
       log('reconcile failed: %s', reasonOf(err));
       this.emitEvent({ type: 'error', error: err as Error });
@@ -369,6 +391,14 @@ export class Coordinator extends EventEmitter<{ event: [CoordinatorEvent] }> {
       log('sent IIP to %s', queue);
       this.emitEvent({ type: 'iip-sent', queue, tgt: iip.tgt, data });
     }
+  }
+
+  /** Tell a participant of the graph whether its edges are bound (isReady and the gate): see BoundNotices. */
+  private tellBound(entry: ParticipantEntry, heartbeat: boolean): void {
+    const role = entry.info.role;
+    if (this.stopped || this.notices.isBound(entry.info.id)) return;
+    if (!this.graph?.nodes.some((n) => n.id === role && !isRoutingComponent(n.component))) return;
+    this.notices.tell(entry.info, this.isReady(role) && (this.boundGate?.(role) ?? true), heartbeat);
   }
 
   /** Resolve once every role has a live participant; rejects with ParticipantTimeoutError naming the missing. */

@@ -28,6 +28,7 @@ import {
   checkDefinition,
 } from './definition.js';
 import { Snooper, snoopFromEnv } from './snoop.js';
+import { MAX_HELD_SENDS, StartGate, startWaitMs } from './start-gate.js';
 
 const log = logger('participant');
 
@@ -55,6 +56,11 @@ export interface ParticipantOptions {
    * (msgflo-trace, the runtime's trace:start) can switch them on at run time anyway.
    */
   snoop?: { spy?: boolean; trace?: boolean };
+  /**
+   * How long what is sent outside broker inputs (sources) is held, after the announcement, when no coordinator says
+   * the edges are bound (see StartGate). Default: MSGFLO_START_WAIT (seconds), else 5000. 0: never held.
+   */
+  startWaitMs?: number;
 }
 
 /** One input being handled: the sends it made, its deadline, and whom to tell how it ended. */
@@ -69,6 +75,8 @@ class InputRun {
     readonly port: string,
     readonly deadline: number,
     readonly done: (failed: boolean, err?: unknown) => void,
+    /** Fed in-process (`send()`): its sends are a source's, held until the edges are bound. */
+    readonly local: boolean,
   ) {}
 }
 
@@ -152,6 +160,8 @@ export class Participant<In extends string = string, Out extends string = string
   private sweeper: unknown;
   private readonly handlerTimeoutMs: number;
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
+  /** Holds what sources send until the edges are bound (see StartGate). */
+  private readonly gate: StartGate;
 
   constructor(definition: ParticipantDefinition<In, Out>, transport: Transport, options: ParticipantOptions) {
     super();
@@ -169,6 +179,14 @@ export class Participant<In extends string = string, Out extends string = string
       : definition.process
         ? functionBehaviour(definition.process)
         : definition.behaviour!();
+    const waitMs = startWaitMs(options);
+    this.gate = new StartGate({
+      clock: this.clock,
+      waitMs,
+      holdMs: Math.max(waitMs, this.heartbeat * 3000),
+      maxHeld: MAX_HELD_SENDS,
+      onOpen: (reason) => log('%s: sources send now: %s', this.role, reason),
+    });
     const fromEnv = snoopFromEnv(options.env ?? process.env);
     this.snoop = new Snooper(transport, {
       role: this.role,
@@ -176,6 +194,7 @@ export class Participant<In extends string = string, Out extends string = string
       clock: this.clock,
       spy: options.snoop?.spy ?? fromEnv.spy,
       trace: options.snoop?.trace ?? fromEnv.trace,
+      onBound: (bound) => this.gate.notice(bound),
     });
     for (const p of definition.inports) this.inports.set(p.id, this.resolve(p));
     for (const p of definition.outports) this.outports.set(p.id, this.resolve(p));
@@ -251,6 +270,7 @@ export class Participant<In extends string = string, Out extends string = string
       this.subscriptions.push(sub);
     }
     await this.announce();
+    this.gate.arm();
     await this.definition.start?.((port, data) => this.emitOutput(port, data), { role: this.role });
     this.timer = this.clock.setInterval(() => {
       this.announce().catch((err: Error) => {
@@ -287,10 +307,12 @@ export class Participant<In extends string = string, Out extends string = string
     const p = this.inports.get(port);
     if (!p) throw new UnknownPortError(this.role, port, [...this.inports.keys()], 'inport');
     const meta: InputMeta = { id: undefined, headers: {}, redelivered: false, role: this.role };
-    await new Promise<void>((resolve, reject) => this.handleInput(p, data, meta, (failed, err) => (failed ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) => this.handleInput(p, data, meta, (failed, err) => (failed ? reject(err) : resolve()), true));
   }
 
   private onDelivery(port: ResolvedPort, delivery: Delivery): void {
+    // Whoever sends to this participant has its network running: what its sources held may go.
+    this.gate.open('an input arrived');
     if (delivery.jsonError && port.type && JSON_TYPES.has(port.type)) {
       void this.refuse(port, delivery, new BadJsonError(`Input on ${this.role}.${port.id}`, { cause: delivery.jsonError }));
       return;
@@ -299,7 +321,7 @@ export class Participant<In extends string = string, Out extends string = string
     this.handleInput(port, delivery.data, meta, (failed, err) => {
       if (failed) void this.refuse(port, delivery, err);
       else delivery.ack().catch((e: unknown) => this.refuse(port, delivery, e));
-    });
+    }, false);
   }
 
   /** An input that failed: reported on the error port, dead-lettered with its reason. */
@@ -316,13 +338,13 @@ export class Participant<In extends string = string, Out extends string = string
    * confirmed; failure if it threw, sent to an unknown port, a send failed, or it ran past the handler timeout (then
    * once the sends it made have settled, so none is left unconfirmed when the input is dead-lettered).
    */
-  private handleInput(port: ResolvedPort, data: unknown, meta: InputMeta, done: (failed: boolean, err?: unknown) => void): void {
+  private handleInput(port: ResolvedPort, data: unknown, meta: InputMeta, done: (failed: boolean, err?: unknown) => void, local: boolean): void {
     if (port.validate && !port.validate(data)) {
       done(true, new SchemaError(`Input on ${this.role}.${port.id}`, (port.validate.errors ?? []).map((e) => `${e.instancePath || 'data'} ${e.message}`)));
       return;
     }
     this.inFlight++;
-    const run = new InputRun(port.id, this.clock.now() + this.handlerTimeoutMs, done);
+    const run = new InputRun(port.id, this.clock.now() + this.handlerTimeoutMs, done, local);
     this.watched.add(run);
     this.sweeper ??= this.startSweeper();
     const send = (out: Out, value: unknown): void => this.sendFromInput(run, meta, out, value);
@@ -352,7 +374,9 @@ export class Participant<In extends string = string, Out extends string = string
     // The input's id, so a consumer can recognise the outputs of an input handled twice (not on at-most-once ports:
     // nothing there is sent twice on purpose).
     const fast = p.fast === true;
-    const sent = this.transport.send('outqueue', p.queue, value, fast || !meta.id ? { fast } : { fast, headers: { [HEADER.parent]: meta.id } });
+    const queue = p.queue;
+    const send = () => this.transport.send('outqueue', queue, value, fast || !meta.id ? { fast } : { fast, headers: { [HEADER.parent]: meta.id } });
+    const sent = run.local ? this.gate.send(send) : send();
     if (run.finished) sent.catch((err: Error) => this.emit('error', err));
     else (run.sends ??= []).push(sent);
   }
@@ -422,7 +446,8 @@ export class Participant<In extends string = string, Out extends string = string
     }
     this.emit('data', port, data);
     if (!p.queue || this.state !== 'running') return;
-    this.transport.send('outqueue', p.queue, data, { fast: !!p.fast }).catch((err: Error) => this.emit('error', err));
+    const queue = p.queue;
+    this.gate.send(() => this.transport.send('outqueue', queue, data, { fast: !!p.fast })).catch((err: Error) => this.emit('error', err));
   }
 
   private async sendError(port: string, data: unknown, error: MsgfloError): Promise<void> {
@@ -441,6 +466,8 @@ export class Participant<In extends string = string, Out extends string = string
     const wasRunning = this.state === 'running';
     this.state = 'stopping';
     this.clock.clearInterval(this.timer);
+    // What sources still hold goes now, while the connection is up (close() waits for its confirms).
+    this.gate.open('stopping');
     // Steps that need the broker are bounded: a participant whose broker is gone (e.g. the embedded broker of a
     // coordinator that was killed) must still stop, not wait for a reconnection forever.
     const budget = () => (this.brokerLost ? 0 : STOP_BROKER_MS);

@@ -127,6 +127,7 @@ export class LiveNetwork extends EventEmitter<{ message: [LiveMessage]; progress
       this.unsubscribe.push(() => this.launcher?.off('event', onLauncher));
     }
     this.coordinator.setIipGate((tgt, data) => this.iipGate(tgt, data));
+    this.coordinator.setBoundGate((role) => this.boundGate(role));
   }
 
   // ── roles ─────────────────────────────────────────────────────────────────────────────────────────────────
@@ -487,6 +488,12 @@ export class LiveNetwork extends EventEmitter<{ message: [LiveMessage]; progress
     return true;
   }
 
+  /** A role of the live graph hears "bound" once the network is started and what it sends is seen (as an IIP's). */
+  private boundGate(role: string): boolean {
+    const node = this.nodeOfRole(role);
+    return node === undefined || (this.started && this.pathUp(node) && this.tapsReady(node));
+  }
+
   /** A packet seen on a tapped outport queue. */
   private onTapped(queue: string, data: unknown): void {
     const doc = this.doc;
@@ -672,6 +679,7 @@ export class LiveNetwork extends EventEmitter<{ message: [LiveMessage]; progress
     this.closed = true;
     for (const off of this.unsubscribe.splice(0)) off();
     this.coordinator.setIipGate(undefined);
+    this.coordinator.setBoundGate(undefined);
     await this.syncing.catch(() => {});
     for (const tap of this.taps.values()) {
       await tap.pending;
