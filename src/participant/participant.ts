@@ -233,7 +233,10 @@ export class Participant<In extends string = string, Out extends string = string
     return info;
   }
 
-  /** Declare the ports, start consuming, announce, and keep announcing every `heartbeat` seconds. */
+  /**
+   * Declare the ports, start consuming, announce, and keep announcing every `heartbeat` seconds. What the participant
+   * sends outside broker inputs from then on is held until its edges are bound (see StartGate).
+   */
   async start(): Promise<void> {
     if (this.state !== 'new') throw new Error(`participant ${this.role} already started`);
     this.state = 'running';
@@ -302,7 +305,10 @@ export class Participant<In extends string = string, Out extends string = string
     return this.transport.announce(discoveryMessage(this.info()), { ttlMs: Math.max(60_000, this.heartbeat * 3000) });
   }
 
-  /** Feed data to an inport from inside the process (sources use hidden inports). Resolves when handled. */
+  /**
+   * Feed data to an inport from inside the process (sources use hidden inports). Resolves when handled, its outputs
+   * included: like every source's, those are held until the edges are bound (see StartGate).
+   */
   async send(port: In, data: unknown): Promise<void> {
     const p = this.inports.get(port);
     if (!p) throw new UnknownPortError(this.role, port, [...this.inports.keys()], 'inport');
