@@ -207,6 +207,21 @@ for (const where of WHERE) {
       assert.deepEqual(await got.waitCount(3, 15_000), [1, 2, 3]);
     });
 
+    it('with msgflo-setup (queue names by convention), a source started before the participant downstream of it holds until that one is up', async () => {
+      const [src, sink] = [uniqueName('src'), uniqueName('sink')];
+      roles.push(src, sink);
+      const ct = await connectTransport(url);
+      const coordinator = new Coordinator({ transport: ct, discover: false });
+      closing.push({ close: async () => (await coordinator.stop(), await ct.close()) });
+      await coordinator.start();
+      await coordinator.setGraph(parseFbp(`${src}(Source) OUT -> IN ${sink}(Sink)`));
+      await participant((t) => new Participant(Source, t, { role: src, env: {}, heartbeat: 1, startWaitMs: 300 }));
+      await sleep(1500);
+      const got = new Collector<unknown>();
+      await participant((t) => new Participant(sinkOf(got), t, { role: sink, env: {} }));
+      assert.deepEqual(await got.waitCount(3, 15_000), [1, 2, 3]);
+    });
+
     it('without a coordinator, a source holds for its start wait, then sends to the edges made meanwhile', async () => {
       const [src, sink] = [uniqueName('src'), uniqueName('sink')];
       roles.push(src, sink);

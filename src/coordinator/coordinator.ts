@@ -208,7 +208,8 @@ export class Coordinator extends EventEmitter<{ event: [CoordinatorEvent] }> {
 
   /**
    * Whether what is sent to `role` now travels as the graph says: the role has a live participant, every binding
-   * downstream of it can be resolved, and every binding the graph asks for has been made.
+   * downstream of it can be resolved, every binding the graph asks for has been made, and on MQTT (where nothing is
+   * kept for a reader that is not there) every participant downstream of it is live.
    */
   isReady(role: string): boolean {
     if (this.registry.byRole(role).length === 0) return false;
@@ -292,9 +293,11 @@ export class Coordinator extends EventEmitter<{ event: [CoordinatorEvent] }> {
         if (dl) binding.deadletter = dl;
       }
       out.push(binding);
+      // On MQTT a message reaches only who reads the topic now: one whose reader is not there is lost.
+      if (!this.transport.brokerBindings && this.registry.byRole(b.tgt.node).length === 0) blocked.add(b.src.node);
     }
-    // A node is blocked when any node downstream of it has an edge that cannot be bound yet: what an IIP to
-    // it causes would be lost there.
+    // A node is blocked when any node downstream of it has an edge that cannot be bound yet (or, on MQTT, leads to no
+    // live participant): what an IIP to it causes would be lost there.
     let grew = true;
     while (grew) {
       grew = false;
