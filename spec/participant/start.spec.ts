@@ -196,14 +196,14 @@ for (const where of WHERE) {
       const [src, sink] = [uniqueName('src'), uniqueName('sink')];
       roles.push(src, sink);
       const ct = await connectTransport(url);
-      const coordinator = new Coordinator({ transport: slowBindings(ct, 1500) });
+      const coordinator = new Coordinator({ transport: slowBindings(ct, 4000) });
       closing.push({ close: async () => (await coordinator.stop(), await ct.close()) });
       await coordinator.start();
       await coordinator.setGraph(parseFbp(`${src}(Source) OUT -> IN ${sink}(Sink)`));
       const got = new Collector<unknown>();
       await participant((t) => new Participant(sinkOf(got), t, { role: sink, env: {} }));
       // A plain wait shorter than the binding takes: the coordinator's "not yet" (one per heartbeat) holds the source.
-      await participant((t) => new Participant(Source, t, { role: src, env: {}, heartbeat: 1, startWaitMs: 300 }));
+      await participant((t) => new Participant(Source, t, { role: src, env: {}, heartbeat: 1, startWaitMs: 2000 }));
       assert.deepEqual(await got.waitCount(3, 15_000), [1, 2, 3]);
     });
 
@@ -215,8 +215,8 @@ for (const where of WHERE) {
       closing.push({ close: async () => (await coordinator.stop(), await ct.close()) });
       await coordinator.start();
       await coordinator.setGraph(parseFbp(`${src}(Source) OUT -> IN ${sink}(Sink)`));
-      await participant((t) => new Participant(Source, t, { role: src, env: {}, heartbeat: 1, startWaitMs: 300 }));
-      await sleep(1500);
+      await participant((t) => new Participant(Source, t, { role: src, env: {}, heartbeat: 1, startWaitMs: 2000 }));
+      await sleep(3500);
       const got = new Collector<unknown>();
       await participant((t) => new Participant(sinkOf(got), t, { role: sink, env: {} }));
       assert.deepEqual(await got.waitCount(3, 15_000), [1, 2, 3]);
