@@ -14,6 +14,12 @@ import { logger } from '../util/logger.js';
 
 const log = logger('coordinator');
 
+/**
+ * Asked right before a role's participants are told that their edges are bound (besides the coordinator's
+ * `isReady`): false postpones it. Whoever installs a gate calls `reconcile()` when its answer may have changed.
+ */
+export type BoundGate = (role: string) => boolean;
+
 export class BoundNotices {
   /** Participant id → what it was told last: bound (true) or not yet (false). */
   private readonly told = new Map<string, boolean>();

@@ -9,7 +9,7 @@ import { queueName } from '../protocol/naming.js';
 import type { Binding, InMessage, Subscription, Transport } from '../transport/types.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { logger } from '../util/logger.js';
-import { BoundNotices } from './bound-notices.js';
+import { type BoundGate, BoundNotices } from './bound-notices.js';
 import { type ParticipantEntry, ParticipantRegistry } from './registry.js';
 
 const log = logger('coordinator');
@@ -65,12 +65,6 @@ const appliedKey = (b: ResolvedBinding) => bindingKey(b) + (b.bridge ? '|bridge'
  * installs a gate calls `reconcile()` when its answer may have changed.
  */
 export type IipGate = (tgt: PortRef, data: unknown) => boolean;
-
-/**
- * Asked right before a role's participants are told that their edges are bound (besides `isReady`): false
- * postpones it. Whoever installs a gate calls `reconcile()` when its answer may have changed.
- */
-export type BoundGate = (role: string) => boolean;
 
 /**
  * Keeps the broker converged to the graph: discovers participants (and expires silent ones), makes and removes
