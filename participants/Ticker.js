@@ -1,5 +1,7 @@
 // A source: sends {"n": 1, "msg": "hello 1", "at": ISO time} every `interval` ms (default 1000).
 // Send a number to its `interval` inport (e.g. as an IIP) to change the pace; 0 pauses it.
+// It starts ticking at once: what it sends before its edges are bound is held by the participant (until a coordinator
+// says they are, an input arrives, or MSGFLO_START_WAIT passes), so its first message, hello 1, is not lost.
 import { defineParticipant } from 'msgflo-ts';
 
 let timer;

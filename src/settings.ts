@@ -28,6 +28,7 @@ export interface Settings {
   readonly key: readonly string[] | undefined;
   readonly keyFile: string | undefined;
   readonly mqttSessionExpiry: number;
+  readonly startWait: number;
   readonly instance: string | undefined;
   readonly parentPid: number | undefined;
   readonly runtimeId: string | undefined;
@@ -66,6 +67,8 @@ export interface SettingSpec<T> {
 export const DEFAULT_HEARTBEAT_SECONDS = 5;
 /** Seconds an MQTT broker keeps an instance's session after its connection ends, by default. */
 export const DEFAULT_MQTT_SESSION_EXPIRY_S = 3600;
+/** Seconds a participant holds its sources' sends when no coordinator says their edges are bound. */
+export const DEFAULT_START_WAIT_SECONDS = 5;
 /** The largest MQTT 5 session expiry interval (a four-byte integer; this one means "never"). */
 const MAX_SESSION_EXPIRY_S = 0xffff_ffff;
 
@@ -194,6 +197,20 @@ export const SETTINGS = {
       return /^\d+$/.test(text) && n <= MAX_SESSION_EXPIRY_S ? n : INVALID;
     },
     fallback: DEFAULT_MQTT_SESSION_EXPIRY_S,
+    format: String,
+  },
+  startWait: {
+    variable: 'MSGFLO_START_WAIT',
+    accepts: 'a number of seconds ≥ 0 (0: sources send at once)',
+    defaultText: String(DEFAULT_START_WAIT_SECONDS),
+    description:
+      "A participant's sources hold what they send until a coordinator says their edges are bound, an input arrives, or this many seconds pass (no coordinator).",
+    readBy: ['msgflo-participant', 'Participant (library)'],
+    parse: (text) => {
+      const n = Number(text);
+      return Number.isFinite(n) && n >= 0 ? n : INVALID;
+    },
+    fallback: DEFAULT_START_WAIT_SECONDS,
     format: String,
   },
   instance: {

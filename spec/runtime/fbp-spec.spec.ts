@@ -51,7 +51,8 @@ for (const [name, broker] of [
       const secret = randomBytes(12).toString('hex');
       const marker = randomBytes(8).toString('hex');
       const runtime = startCli('msgflo', ['--port', '0', '--secret', secret, '--broker', broker, '--role-prefix', prefix, '--forward', ''], {
-        env: { MSGFLO_FBP_SPEC_RUN: marker },
+        // The coordinator's and the runtime's decisions (bindings, IIPs, packets), for the failure message.
+        env: { MSGFLO_FBP_SPEC_RUN: marker, DEBUG: 'msgflo:coordinator,msgflo:runtime,msgflo:launcher' },
       });
       const [, address] = await runtime.waitForOutput(/FBP runtime on (ws:\/\/\S+)/);
       await runtime.waitForOutput(/msgflo running/, { timeoutMs: 20_000 });
@@ -60,7 +61,8 @@ for (const [name, broker] of [
         timeoutMs: 180_000,
       });
       const seconds = (Date.now() - t0) / 1000;
-      const output = `${r.stdout}${r.stderr}`;
+      // fbp-spec waits for an expected packet without a timeout: the runtime's side says where one stopped.
+      const output = `${r.stdout}${r.stderr}\n--- runtime (last 8000 characters):\n${`${runtime.stdout}${runtime.stderr}`.slice(-8000)}`;
       const passed = (r.stdout.match(/: ✓$/gm) ?? []).length;
       const failed = (r.stdout.match(/: ✗ /gm) ?? []).length;
       console.log(`      fbp-spec on ${name}: ${passed} passed, ${failed} failed (of ${cases}) in ${seconds.toFixed(1)} s`);

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { DiscoveryInvalidError, ParticipantTimeoutError, reasonOf } from '../errors.js';
 import { graphBindings } from '../graph/index.js';
@@ -10,6 +11,7 @@ import type { Binding, InMessage, Subscription, Transport } from '../transport/t
 import { type Clock, systemClock } from '../util/clock.js';
 import { lifetime } from '../util/dispose.js';
 import { logger } from '../util/logger.js';
+import { type BoundGate, BoundNotices } from './bound-notices.js';
 import { type ParticipantEntry, ParticipantRegistry } from './registry.js';
 import type { CoordinatorEvent, CoordinatorOptions, IipGate, ResolvedBinding } from './types.js';
 
@@ -38,6 +40,7 @@ const appliedKey = (b: ResolvedBinding) => bindingKey(b) + (b.bridge ? '|bridge'
  */
 export class Coordinator extends EventEmitter<{ event: [CoordinatorEvent] }> {
   readonly registry: ParticipantRegistry;
+
   private readonly transport: Transport;
   private readonly discover: boolean;
   private graph: Graph | undefined;
@@ -54,30 +57,37 @@ export class Coordinator extends EventEmitter<{ event: [CoordinatorEvent] }> {
   private stopped = false;
   private readonly life = lifetime();
   private iipGate: IipGate | undefined;
+  private boundGate: BoundGate | undefined;
+  private readonly notices: BoundNotices;
 
   constructor(options: CoordinatorOptions) {
     super();
     this.transport = options.transport;
     this.discover = options.discover ?? true;
+    this.notices = new BoundNotices(this.transport, `coordinator-${randomUUID()}`);
     const registryOptions: { clock: Clock; missed?: number } = { clock: options.clock ?? systemClock };
     if (options.missedHeartbeats !== undefined) registryOptions.missed = options.missedHeartbeats;
     this.registry = new ParticipantRegistry(registryOptions);
     this.registry.on('added', (e) => {
       this.emitEvent({ type: 'participant-added', participant: e.info });
       this.scheduleReconcile();
+      this.tellBound(e, true);
     });
     this.registry.on('updated', (e, changed) => {
+      this.tellBound(e, true);
       if (!changed) return;
       this.emitEvent({ type: 'participant-changed', participant: e.info });
       this.scheduleReconcile();
     });
     this.registry.on('expired', (e) => {
+      this.notices.forget(e.info.id);
       log('participant %s (%s) expired: no heartbeat for %ss', e.info.id, e.info.role, Math.round((Date.now() - e.lastSeen) / 1000));
       this.emitEvent({ type: 'participant-expired', participant: e.info, lastSeen: e.lastSeen });
       this.forgetRoleIfGone(e.info.role);
       this.scheduleReconcile();
     });
     this.registry.on('left', (e) => {
+      this.notices.forget(e.info.id);
       this.emitEvent({ type: 'participant-left', participant: e.info });
       this.forgetRoleIfGone(e.info.role);
       this.scheduleReconcile();
@@ -165,9 +175,15 @@ export class Coordinator extends EventEmitter<{ event: [CoordinatorEvent] }> {
     this.iipGate = gate;
   }
 
+  /** Install (or remove, with undefined) the gate a role passes before its participants hear "bound" (see BoundGate). */
+  setBoundGate(gate: BoundGate | undefined): void {
+    this.boundGate = gate;
+  }
+
   /**
    * Whether what is sent to `role` now travels as the graph says: the role has a live participant, every binding
-   * downstream of it can be resolved, and every binding the graph asks for has been made.
+   * downstream of it can be resolved, every binding the graph asks for has been made, and on MQTT (where nothing is
+   * kept for a reader that is not there) every participant downstream of it is live.
    */
   isReady(role: string): boolean {
     if (this.registry.byRole(role).length === 0) return false;
@@ -251,9 +267,11 @@ export class Coordinator extends EventEmitter<{ event: [CoordinatorEvent] }> {
         if (dl) binding.deadletter = dl;
       }
       out.push(binding);
+      // On MQTT a message reaches only who reads the topic now: one whose reader is not there is lost.
+      if (!this.transport.brokerBindings && this.registry.byRole(b.tgt.node).length === 0) blocked.add(b.src.node);
     }
-    // A node is blocked when any node downstream of it has an edge that cannot be bound yet: what an IIP to
-    // it causes would be lost there.
+    // A node is blocked when any node downstream of it has an edge that cannot be bound yet (or, on MQTT, leads to no
+    // live participant): what an IIP to it causes would be lost there.
     let grew = true;
     while (grew) {
       grew = false;
@@ -316,6 +334,7 @@ export class Coordinator extends EventEmitter<{ event: [CoordinatorEvent] }> {
         this.emitEvent({ type: 'binding-added', binding: b });
       }
       await this.sendIips(blocked);
+      for (const entry of this.registry.all()) this.tellBound(entry, false);
     } catch (err) {
       log('reconcile failed: %s', reasonOf(err));
       this.emitEvent({ type: 'error', error: err as Error });
@@ -349,6 +368,14 @@ export class Coordinator extends EventEmitter<{ event: [CoordinatorEvent] }> {
       log('sent IIP to %s', queue);
       this.emitEvent({ type: 'iip-sent', queue, tgt: iip.tgt, data });
     }
+  }
+
+  /** Tell a participant of the graph whether its edges are bound (isReady and the gate): see BoundNotices. */
+  private tellBound(entry: ParticipantEntry, heartbeat: boolean): void {
+    const role = entry.info.role;
+    if (this.stopped || this.notices.isBound(entry.info.id)) return;
+    if (!this.graph?.nodes.some((n) => n.id === role && !isRoutingComponent(n.component))) return;
+    this.notices.tell(entry.info, this.isReady(role) && (this.boundGate?.(role) ?? true), heartbeat);
   }
 
   /** Resolve once every role has a live participant; rejects with ParticipantTimeoutError naming the missing. */

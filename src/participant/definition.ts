@@ -128,7 +128,9 @@ export interface ParticipantDefinition<In extends string = string, Out extends s
   behaviour?: () => Behaviour<In, Out>;
   /**
    * Called once the participant runs, with a `send` usable at any time (sources: timers, sensors). What is sent
-   * this way is not tied to an input; failures are reported as participant errors.
+   * this way is not tied to an input; failures are reported as participant errors. It is held, in order, until the
+   * participant's edges are bound (a coordinator says so, an input arrives, or MSGFLO_START_WAIT passes: see
+   * StartGate), so a source's first messages are not lost to edges that do not exist yet.
    */
   start?: (send: SendFn<Out>, info: { role: string }) => void | Promise<void>;
   /** Called on stop, after in-flight inputs finished and before the connection closes. */

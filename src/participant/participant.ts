@@ -34,6 +34,7 @@ import {
 } from './definition.js';
 import { describeDefinition, outportsOf, portQueue } from './ports.js';
 import { Snooper } from './snoop.js';
+import { MAX_HELD_SENDS, StartGate, startWaitMs } from './start-gate.js';
 
 const log = logger('participant');
 
@@ -61,6 +62,11 @@ export interface ParticipantOptions {
    * (msgflo-trace, the runtime's trace:start) can switch them on at run time anyway.
    */
   snoop?: { spy?: boolean; trace?: boolean };
+  /**
+   * How long what is sent outside broker inputs (sources) is held, after the announcement, when no coordinator says
+   * the edges are bound (see StartGate). Default: MSGFLO_START_WAIT (seconds), else 5000. 0: never held.
+   */
+  startWaitMs?: number;
 }
 
 /** One input being handled: the sends it made, its deadline, and whom to tell how it ended. */
@@ -75,6 +81,8 @@ class InputRun {
     readonly port: string,
     readonly deadline: number,
     readonly done: (failed: boolean, err?: unknown) => void,
+    /** Fed in-process (`send()`): its sends are a source's, held until the edges are bound. */
+    readonly local: boolean,
   ) {}
 }
 
@@ -163,6 +171,8 @@ export class Participant<In extends string = string, Out extends string = string
   private readonly handlerTimeoutMs: number;
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
   private readonly life = lifetime();
+  /** Holds what sources send until the edges are bound (see StartGate). */
+  private readonly gate: StartGate;
 
   constructor(definition: ParticipantDefinition<In, Out>, transport: Transport, options: ParticipantOptions) {
     super();
@@ -181,12 +191,21 @@ export class Participant<In extends string = string, Out extends string = string
         ? functionBehaviour(definition.process)
         : definition.behaviour!();
     const env = options.env ?? process.env;
+    const waitMs = startWaitMs(options);
+    this.gate = new StartGate({
+      clock: this.clock,
+      waitMs,
+      holdMs: Math.max(waitMs, this.heartbeat * 3000),
+      maxHeld: MAX_HELD_SENDS,
+      onOpen: (reason) => log('%s: sources send now: %s', this.role, reason),
+    });
     this.snoop = new Snooper(transport, {
       role: this.role,
       id: this.id,
       clock: this.clock,
       spy: options.snoop?.spy ?? readSetting(env, 'spy'),
       trace: options.snoop?.trace ?? readSetting(env, 'trace'),
+      onBound: (bound) => this.gate.notice(bound),
     });
     for (const p of definition.inports) this.inports.set(p.id, this.resolve(p));
     for (const p of outportsOf(definition)) this.outports.set(p.id, this.resolve(p));
@@ -209,7 +228,10 @@ export class Participant<In extends string = string, Out extends string = string
     return info;
   }
 
-  /** Declare the ports, start consuming, announce, and keep announcing every `heartbeat` seconds. */
+  /**
+   * Declare the ports, start consuming, announce, and keep announcing every `heartbeat` seconds. What the participant
+   * sends outside broker inputs from then on is held until its edges are bound (see StartGate).
+   */
   async start(): Promise<void> {
     if (this.state !== 'new') {
       throw new UsageError(`participant '${this.role}' is already started`, undefined, 'A Participant starts once: create a new one to start again.');
@@ -248,6 +270,7 @@ export class Participant<In extends string = string, Out extends string = string
       this.subscriptions.push(sub);
     }
     await this.announce();
+    this.gate.arm();
     await this.ownStart('start()', () => this.definition.start?.((port, data) => this.emitOutput(port, data), { role: this.role }));
     this.timer = this.clock.setInterval(() => {
       this.announce().catch((err: Error) => {
@@ -292,15 +315,20 @@ export class Participant<In extends string = string, Out extends string = string
     return this.transport.announce(discoveryMessage(this.info()), { ttlMs: Math.max(60_000, this.heartbeat * 3000) });
   }
 
-  /** Feed data to an inport from inside the process (sources use hidden inports). Resolves when handled. */
+  /**
+   * Feed data to an inport from inside the process (sources use hidden inports). Resolves when handled, its outputs
+   * included: like every source's, those are held until the edges are bound (see StartGate).
+   */
   async send(port: In, data: unknown): Promise<void> {
     const p = this.inports.get(port);
     if (!p) throw new UnknownPortError(this.role, port, [...this.inports.keys()], 'inport');
     const meta: InputMeta = { id: undefined, headers: {}, redelivered: false, role: this.role };
-    await new Promise<void>((resolve, reject) => this.handleInput(p, data, meta, (failed, err) => (failed ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) => this.handleInput(p, data, meta, (failed, err) => (failed ? reject(err) : resolve()), true));
   }
 
   private onDelivery(port: ResolvedPort, delivery: Delivery): void {
+    // Whoever sends to this participant has its network running: what its sources held may go.
+    this.gate.open('an input arrived');
     if (delivery.jsonError instanceof BadEncodingError) {
       void this.refuse(port, delivery, delivery.jsonError);
       return;
@@ -313,7 +341,7 @@ export class Participant<In extends string = string, Out extends string = string
     this.handleInput(port, delivery.data, meta, (failed, err) => {
       if (failed) void this.refuse(port, delivery, err);
       else delivery.ack().catch((e: unknown) => this.refuse(port, delivery, e));
-    });
+    }, false);
   }
 
   /** An input that failed: reported on the error port, dead-lettered with its reason. */
@@ -330,13 +358,13 @@ export class Participant<In extends string = string, Out extends string = string
    * confirmed; failure if it threw, sent to an unknown port, a send failed, or it ran past the handler timeout (then
    * once the sends it made have settled, so none is left unconfirmed when the input is dead-lettered).
    */
-  private handleInput(port: ResolvedPort, data: unknown, meta: InputMeta, done: (failed: boolean, err?: unknown) => void): void {
+  private handleInput(port: ResolvedPort, data: unknown, meta: InputMeta, done: (failed: boolean, err?: unknown) => void, local: boolean): void {
     if (port.validate && !port.validate(data)) {
       done(true, new SchemaError(`Input on ${this.role}.${port.id}`, (port.validate.errors ?? []).map((e) => `${e.instancePath || 'data'} ${e.message}`)));
       return;
     }
     this.inFlight++;
-    const run = new InputRun(port.id, this.clock.now() + this.handlerTimeoutMs, done);
+    const run = new InputRun(port.id, this.clock.now() + this.handlerTimeoutMs, done, local);
     this.watched.add(run);
     this.sweeper ??= this.startSweeper();
     const send = (out: Out, value: unknown): void => this.sendFromInput(run, meta, out, value);
@@ -366,7 +394,9 @@ export class Participant<In extends string = string, Out extends string = string
     // The input's id, so a consumer can recognise the outputs of an input handled twice (not on at-most-once ports:
     // nothing there is sent twice on purpose).
     const fast = p.fast === true;
-    const sent = this.transport.send('outqueue', p.queue, value, fast || !meta.id ? { fast } : { fast, headers: { [HEADER.parent]: meta.id } });
+    const queue = p.queue;
+    const send = () => this.transport.send('outqueue', queue, value, fast || !meta.id ? { fast } : { fast, headers: { [HEADER.parent]: meta.id } });
+    const sent = run.local ? this.gate.send(send) : send();
     if (run.finished) sent.catch((err: Error) => this.emit('error', err));
     else (run.sends ??= []).push(sent);
   }
@@ -437,7 +467,8 @@ export class Participant<In extends string = string, Out extends string = string
     }
     this.emit('data', port, data);
     if (!p.queue || this.state !== 'running') return;
-    this.transport.send('outqueue', p.queue, data, { fast: !!p.fast }).catch((err: Error) => this.emit('error', err));
+    const queue = p.queue;
+    this.gate.send(() => this.transport.send('outqueue', queue, data, { fast: !!p.fast })).catch((err: Error) => this.emit('error', err));
   }
 
   private async sendError(port: string, data: unknown, error: MsgfloError): Promise<void> {
@@ -456,6 +487,8 @@ export class Participant<In extends string = string, Out extends string = string
     const wasRunning = this.state === 'running';
     this.state = 'stopping';
     this.clock.clearInterval(this.timer);
+    // What sources still hold goes now, while the connection is up (close() waits for its confirms).
+    this.gate.open('stopping');
     // Steps that need the broker are bounded: a participant whose broker is gone (e.g. the embedded broker of a
     // coordinator that was killed) must still stop, not wait for a reconnection forever.
     const budget = () => (this.brokerLost ? 0 : STOP_BROKER_MS);

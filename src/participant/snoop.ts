@@ -8,6 +8,9 @@
  *   The spy/trace of the chart's start is kept, and published first whenever spy/trace is switched on later.
  * - `SnoopLease` (one per watcher): switches spy/trace on for some roles while it is held; it renews itself and
  *   answers participants that start later. `setSnoop()` is the one-shot form.
+ *
+ * The control channel also carries a coordinator's `bound` notices to the participants of a role: the Snooper, which
+ * listens there anyway, hands them to its participant (`onBound`, see StartGate).
  */
 import { randomUUID } from 'node:crypto';
 import {
@@ -46,6 +49,8 @@ export interface SnooperOptions {
   trace?: boolean;
   clock?: Clock;
   maxPending?: number;
+  /** A coordinator's `bound` notice for this role came on the control channel (see StartGate). */
+  onBound?: (bound: boolean) => void;
 }
 
 interface Lease {
@@ -60,6 +65,7 @@ export class Snooper implements SnoopSink {
   private readonly transport: Transport;
   private readonly clock: Clock;
   private readonly maxPending: number;
+  private readonly onBound: ((bound: boolean) => void) | undefined;
   private localSpy: boolean;
   private localTrace: boolean;
   private readonly leases = new Map<string, Lease>();
@@ -80,6 +86,7 @@ export class Snooper implements SnoopSink {
     this.id = options.id;
     this.clock = options.clock ?? systemClock;
     this.maxPending = options.maxPending ?? DEFAULT_MAX_PENDING;
+    this.onBound = options.onBound;
     this.localSpy = options.spy ?? false;
     this.localTrace = options.trace ?? false;
   }
@@ -142,6 +149,10 @@ export class Snooper implements SnoopSink {
   }
 
   private onControl(msg: ControlMessage): void {
+    if (msg.command === 'bound') {
+      if (msg.role === this.role) this.onBound?.(msg.bound);
+      return;
+    }
     if (msg.command !== 'snoop') return;
     if (msg.roles && !msg.roles.includes(this.role)) return;
     if (!msg.spy && !msg.trace) {

@@ -60,7 +60,21 @@ export interface TraceMessage {
  */
 export type ControlMessage =
   | { v: 1; command: 'snoop'; from: string; spy: boolean; trace: boolean; leaseMs: number; roles?: string[] }
-  | { v: 1; command: 'query'; from: string; role: string };
+  | { v: 1; command: 'query'; from: string; role: string }
+  | BoundNotice;
+
+/**
+ * From a coordinator to the participants of `role` (sent to that role): `bound: true`, the edges of the graph are
+ * bound, so what the role's sources send now arrives; `bound: false`, the role is in the coordinator's graph but
+ * its edges are not all bound yet: hold what the sources send (said again on every heartbeat while so).
+ */
+export interface BoundNotice {
+  v: 1;
+  command: 'bound';
+  from: string;
+  role: string;
+  bound: boolean;
+}
 
 export type SnoopMessage = SpyMessage | TraceMessage | ControlMessage;
 
@@ -91,6 +105,7 @@ export function parseControlMessage(data: unknown): ControlMessage | undefined {
     return data as unknown as ControlMessage;
   }
   if (data.command === 'query' && isStr(data.role)) return data as unknown as ControlMessage;
+  if (data.command === 'bound' && isStr(data.role) && typeof data.bound === 'boolean') return data as unknown as ControlMessage;
   return undefined;
 }
 

@@ -67,6 +67,7 @@ export class LiveNetwork extends EventEmitter<{ message: [LiveMessage]; progress
     this.onNetworkEvent = (e) => (isProcessEvent(e) ? this.onProcessEvent(e) : this.onCoordinatorEvent(e as CoordinatorEvent));
     this.network.on('event', this.onNetworkEvent);
     this.network.coordinator.setIipGate((tgt, data) => this.iipGate(tgt, data));
+    this.network.coordinator.setBoundGate((role) => this.boundGate(role));
   }
 
   get rolePrefix(): string {
@@ -264,6 +265,12 @@ export class LiveNetwork extends EventEmitter<{ message: [LiveMessage]; progress
     return true;
   }
 
+  /** A role of the live graph hears "bound" once the network is started and what it sends is seen (as an IIP's). */
+  private boundGate(role: string): boolean {
+    const node = this.nodeOfRole(role);
+    return node === undefined || (this.started && this.pathUp(node) && this.tapsReady(node));
+  }
+
   /** Whether a packet sent to `node` now is seen all the way: participant up, bindings made, taps in place. */
   isReady(node: string): boolean {
     return this.pathUp(node) && this.network.coordinator.isReady(this.names.role(node)) && this.tapsReady(node);
@@ -355,6 +362,7 @@ export class LiveNetwork extends EventEmitter<{ message: [LiveMessage]; progress
     this.closed = true;
     this.network.off('event', this.onNetworkEvent);
     this.network.coordinator.setIipGate(undefined);
+    this.network.coordinator.setBoundGate(undefined);
     await this.syncing.catch(() => {});
     await this.taps.close();
     await this.network.stopProcesses();
