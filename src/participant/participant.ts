@@ -1,14 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import {
-  BadEncodingError,
-  BadJsonError,
   DecryptError,
   ErrorCodes,
   HandlerError,
   InstanceConflictError,
   MsgfloError,
-  SchemaError,
   UnknownPortError,
   UsageError,
   codeOf,
@@ -16,129 +13,37 @@ import {
 } from '../errors.js';
 import { discoveryMessage, type ParticipantInfo } from '../protocol/discovery.js';
 import { HEADER } from '../protocol/envelope.js';
-import { heartbeatForPeriod } from '../protocol/naming.js';
-import { DEFAULT_HEARTBEAT_SECONDS, type Env, type Settings, readSetting } from '../settings.js';
+import { readSetting } from '../settings.js';
 import type { Delivery, Subscription, Transport } from '../transport/types.js';
-import { newAjv, type ValidateFunction } from '../util/ajv.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { lifetime } from '../util/dispose.js';
 import { logger } from '../util/logger.js';
+import { settledWithin } from '../util/within.js';
 import { functionBehaviour, statechartBehaviour } from './chart.js';
 import {
   type Behaviour,
   type BehaviourRuntime,
   type InputMeta,
   type ParticipantDefinition,
-  type PortSpec,
   checkDefinition,
 } from './definition.js';
-import { describeDefinition, outportsOf, portQueue } from './ports.js';
+import { HandlerTimeouts, InputRun } from './input-run.js';
+import { DEFAULT_HEARTBEAT_SECONDS, LIBRARY_ID, type ParticipantEvents, type ParticipantOptions, heartbeatOf, heartbeatSeconds } from './options.js';
+import { type ResolvedPort, bodyRefusal, resolvePort, schemaRefusal } from './input-check.js';
+import { describeDefinition, outportsOf } from './ports.js';
 import { Snooper } from './snoop.js';
 import { MAX_HELD_SENDS, StartGate, startWaitMs } from './start-gate.js';
 
 const log = logger('participant');
 
-export const LIBRARY_ID = 'msgflo-ts@0.1.0';
-
-export { DEFAULT_HEARTBEAT_SECONDS };
-
-export interface ParticipantOptions {
-  role: string;
-  /** Participant id (default `<role>-<uuid>`, as msgflo). */
-  id?: string;
-  /** Seconds between heartbeats (discovery re-sends). Default, from `env`: MSGFLO_HEARTBEAT, else MSGFLO_DISCOVERY_PERIOD/2.2, else 5. */
-  heartbeat?: number;
-  /** Inputs in flight per inport (AMQP prefetch). Default 50. */
-  prefetch?: number;
-  /** An input whose handler has not finished after this many ms is dead-lettered. Default 60000. */
-  handlerTimeoutMs?: number;
-  /** How long stop() waits for in-flight inputs. Default 10000 ms. */
-  drainTimeoutMs?: number;
-  clock?: Clock;
-  /** Where MSGFLO_HEARTBEAT, MSGFLO_DISCOVERY_PERIOD, MSGFLO_SPY and MSGFLO_TRACE are read (default process.env). */
-  env?: Env;
-  /**
-   * Spy/trace on the snoop channel from the start (default: MSGFLO_SPY / MSGFLO_TRACE, else off). Watchers
-   * (msgflo-trace, the runtime's trace:start) can switch them on at run time anyway.
-   */
-  snoop?: { spy?: boolean; trace?: boolean };
-  /**
-   * How long what is sent outside broker inputs (sources) is held, after the announcement, when no coordinator says
-   * the edges are bound (see StartGate). Default: MSGFLO_START_WAIT (seconds), else 5000. 0: never held.
-   */
-  startWaitMs?: number;
-}
-
-/** One input being handled: the sends it made, its deadline, and whom to tell how it ended. */
-class InputRun {
-  sends: Promise<void>[] | undefined = undefined;
-  /** A send to an unknown port: the input fails with it once the handler is done. */
-  sendError: MsgfloError | undefined = undefined;
-  /** It failed and waits for its sends to settle; it fails even if its handler finishes meanwhile. */
-  failing = false;
-  finished = false;
-  constructor(
-    readonly port: string,
-    readonly deadline: number,
-    readonly done: (failed: boolean, err?: unknown) => void,
-    /** Fed in-process (`send()`): its sends are a source's, held until the edges are bound. */
-    readonly local: boolean,
-  ) {}
-}
-
-interface ResolvedPort extends PortSpec {
-  queue: string | undefined;
-  validate: ValidateFunction | undefined;
-}
-
-/** Types whose data must be JSON; a body that is not JSON is refused on such a port. */
-const JSON_TYPES = new Set(['object', 'array', 'number', 'int', 'integer', 'boolean', 'bang']);
-
-/** Compiles the port schemas of every participant of this process; loaded when the first schema is met. */
-let ajv: ReturnType<typeof newAjv> | undefined;
+export { DEFAULT_HEARTBEAT_SECONDS, LIBRARY_ID, type ParticipantEvents, type ParticipantOptions, heartbeatOf, heartbeatSeconds };
 
 /** How long stop() waits, in all, for the steps that need the broker (unsubscribe, goodbye, close). */
 const STOP_BROKER_MS = 3000;
 
 /** Wait for a broker step of stop() until `deadline` at most; its failure is ignored (we are leaving anyway). */
-function brokerStep(work: Promise<unknown>, deadline: number): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, Math.max(0, deadline - Date.now()));
-    t.unref?.();
-    work.then(
-      () => {
-        clearTimeout(t);
-        resolve();
-      },
-      () => {
-        clearTimeout(t);
-        resolve();
-      },
-    );
-  });
-}
-
-/** The heartbeat the settings ask for: MSGFLO_HEARTBEAT (or --heartbeat), else MSGFLO_DISCOVERY_PERIOD/2.2, else 5. */
-export function heartbeatOf(settings: Pick<Settings, 'heartbeat' | 'discoveryPeriod'>): number {
-  if (settings.heartbeat !== undefined) return settings.heartbeat;
-  if (settings.discoveryPeriod !== undefined) return heartbeatForPeriod(settings.discoveryPeriod);
-  return DEFAULT_HEARTBEAT_SECONDS;
-}
-
-/** `options.heartbeat` when it is a number of seconds > 0, else what the settings in `options.env` ask for. */
-export function heartbeatSeconds(options: { heartbeat?: number; env?: Env }): number {
-  if (options.heartbeat && options.heartbeat > 0) return options.heartbeat;
-  const env = options.env ?? process.env;
-  return heartbeatOf({ heartbeat: readSetting(env, 'heartbeat'), discoveryPeriod: readSetting(env, 'discoveryPeriod') });
-}
-
-export interface ParticipantEvents {
-  /** Every output, also those of hidden ports. */
-  data: [port: string, data: unknown];
-  /** An input that failed (it was dead-lettered). */
-  failed: [port: string, error: MsgfloError];
-  /** Problems outside any input (heartbeat failed, late sends failed…). */
-  error: [error: Error];
+async function brokerStep(work: Promise<unknown>, deadline: number): Promise<void> {
+  await settledWithin(Math.max(0, deadline - Date.now()), work);
 }
 
 /**
@@ -166,8 +71,7 @@ export class Participant<In extends string = string, Out extends string = string
   private inFlight = 0;
   private drained: Array<() => void> = [];
   /** Inputs whose handler runs, with their deadline (see sweepTimeouts). */
-  private readonly watched = new Set<InputRun>();
-  private sweeper: unknown;
+  private readonly timeouts: HandlerTimeouts;
   private readonly handlerTimeoutMs: number;
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
   private readonly life = lifetime();
@@ -185,6 +89,10 @@ export class Participant<In extends string = string, Out extends string = string
     this.clock = options.clock ?? systemClock;
     this.heartbeat = heartbeatSeconds(options);
     this.handlerTimeoutMs = options.handlerTimeoutMs ?? 60_000;
+    this.timeouts = new HandlerTimeouts(this.clock, this.handlerTimeoutMs, (run) =>
+      // The plain Error is only the reason inside the coded HandlerError.
+      this.failInput(run, new HandlerError(this.role, run.port, { cause: new Error(`handler did not finish within ${this.handlerTimeoutMs} ms`) })),
+    );
     this.behaviour = definition.machine
       ? statechartBehaviour<In, Out>(definition.machine)
       : definition.process
@@ -207,16 +115,8 @@ export class Participant<In extends string = string, Out extends string = string
       trace: options.snoop?.trace ?? readSetting(env, 'trace'),
       onBound: (bound) => this.gate.notice(bound),
     });
-    for (const p of definition.inports) this.inports.set(p.id, this.resolve(p));
-    for (const p of outportsOf(definition)) this.outports.set(p.id, this.resolve(p));
-  }
-
-  private resolve(p: PortSpec): ResolvedPort {
-    return {
-      ...p,
-      queue: portQueue(this.role, p),
-      validate: p.schema ? (ajv ??= newAjv()).compile(p.schema) : undefined,
-    };
+    for (const p of definition.inports) this.inports.set(p.id, resolvePort(this.role, p));
+    for (const p of outportsOf(definition)) this.outports.set(p.id, resolvePort(this.role, p));
   }
 
   /** The discovery payload this participant announces. Hidden ports are left out, as msgflo does. */
@@ -329,12 +229,9 @@ export class Participant<In extends string = string, Out extends string = string
   private onDelivery(port: ResolvedPort, delivery: Delivery): void {
     // Whoever sends to this participant has its network running: what its sources held may go.
     this.gate.open('an input arrived');
-    if (delivery.jsonError instanceof BadEncodingError) {
-      void this.refuse(port, delivery, delivery.jsonError);
-      return;
-    }
-    if (delivery.jsonError && port.type && JSON_TYPES.has(port.type)) {
-      void this.refuse(port, delivery, new BadJsonError(`Input on ${this.role}.${port.id}`, { cause: delivery.jsonError }));
+    const refused = bodyRefusal(this.role, port, delivery);
+    if (refused) {
+      void this.refuse(port, delivery, refused);
       return;
     }
     const meta: InputMeta = { id: delivery.id, headers: delivery.headers, redelivered: delivery.redelivered, role: this.role };
@@ -359,14 +256,14 @@ export class Participant<In extends string = string, Out extends string = string
    * once the sends it made have settled, so none is left unconfirmed when the input is dead-lettered).
    */
   private handleInput(port: ResolvedPort, data: unknown, meta: InputMeta, done: (failed: boolean, err?: unknown) => void, local: boolean): void {
-    if (port.validate && !port.validate(data)) {
-      done(true, new SchemaError(`Input on ${this.role}.${port.id}`, (port.validate.errors ?? []).map((e) => `${e.instancePath || 'data'} ${e.message}`)));
+    const misfit = schemaRefusal(this.role, port, data);
+    if (misfit) {
+      done(true, misfit);
       return;
     }
     this.inFlight++;
     const run = new InputRun(port.id, this.clock.now() + this.handlerTimeoutMs, done, local);
-    this.watched.add(run);
-    this.sweeper ??= this.startSweeper();
+    this.timeouts.watch(run);
     const send = (out: Out, value: unknown): void => this.sendFromInput(run, meta, out, value);
     let handled: Promise<void>;
     try {
@@ -403,7 +300,7 @@ export class Participant<In extends string = string, Out extends string = string
 
   private handlerDone(run: InputRun): void {
     // The timeout is the handler's: waiting for the broker to confirm its outputs is not timed.
-    this.watched.delete(run);
+    this.timeouts.unwatch(run, true);
     if (run.sendError) return this.failInput(run, run.sendError);
     if (!run.sends) return this.endInput(run, false);
     Promise.all(run.sends).then(
@@ -424,38 +321,9 @@ export class Participant<In extends string = string, Out extends string = string
   private endInput(run: InputRun, failed: boolean, err?: unknown): void {
     if (run.finished) return;
     run.finished = true;
-    this.watched.delete(run);
-    if (this.watched.size === 0 && this.state !== 'running') this.stopSweeper();
+    this.timeouts.unwatch(run, this.state === 'running');
     if (--this.inFlight === 0) for (const resolveDrain of this.drained.splice(0)) resolveDrain();
     run.done(failed, err);
-  }
-
-  /**
-   * One timer for every input's handler timeout, not one per input: created with the first input, kept while the
-   * participant runs (re-arming it per input would cost what it saves), cleared when it stops.
-   */
-  private startSweeper(): unknown {
-    const timer = this.clock.setInterval(() => this.sweepTimeouts(), Math.min(1000, Math.max(10, this.handlerTimeoutMs / 10)));
-    (timer as { unref?: () => void } | undefined)?.unref?.();
-    return timer;
-  }
-
-  private stopSweeper(): void {
-    if (this.sweeper === undefined) return;
-    this.clock.clearInterval(this.sweeper);
-    this.sweeper = undefined;
-  }
-
-  /** Fail the inputs whose handler has run past the timeout. */
-  private sweepTimeouts(): void {
-    if (this.watched.size === 0) return;
-    const now = this.clock.now();
-    for (const run of this.watched) {
-      if (run.deadline > now) continue;
-      this.watched.delete(run);
-      // The plain Error is only the reason inside the coded HandlerError.
-      this.failInput(run, new HandlerError(this.role, run.port, { cause: new Error(`handler did not finish within ${this.handlerTimeoutMs} ms`) }));
-    }
   }
 
   /** Send on an outport outside of any input (sources); failures are reported as 'error' events. */
@@ -505,7 +373,7 @@ export class Participant<In extends string = string, Out extends string = string
         });
       });
     }
-    if (this.watched.size === 0) this.stopSweeper();
+    this.timeouts.stopIfIdle();
     await this.behaviour.stop?.();
     await this.definition.stop?.();
     // The drain above takes the time it needs; the broker steps after it get their own budget.
