@@ -380,6 +380,19 @@ export function transportConformance(target: ConformanceTarget): void {
       assert.equal(deadCodeOf(dl!), 'MSGFLO_ERR_HANDLER');
     });
 
+    it('dead-letters a message whose handler returns a rejected promise, with its reason and MSGFLO_ERR_HANDLER', async () => {
+      const t = await client();
+      const q = await inqueue(t, 'IN');
+      const dead = await deadLetters(target, t, q);
+      await t.subscribe(q, (async () => {
+        throw new Error('handler rejected');
+      }) as unknown as (d: Delivery) => void);
+      await t.send('inqueue', q, 'boom');
+      const [dl] = await dead.waitCount(1);
+      assert.equal(reasonOf(dl!), 'handler rejected');
+      assert.equal(deadCodeOf(dl!), 'MSGFLO_ERR_HANDLER');
+    });
+
     it('stops delivering discovery messages to an observer after cancel', async () => {
       const a = await client();
       const role = uniqueName('role');

@@ -9,11 +9,11 @@
  * - `subscribe(queue, h, {group})` uses the shared subscription `$share/<group>/…` when the broker has them, so
  *   instances of one role share work.
  */
-import { codeOf, reasonOf } from '../../errors.js';
 import { encodeBody } from '../../protocol/envelope.js';
 import { logger } from '../../util/logger.js';
 import { within } from '../../util/within.js';
 import { prefetchOf } from '../defaults.js';
+import { deliver, observe } from '../handlers.js';
 import type { DeliveryHandler, InMessage, MessageHandler, QueueKind, SubscribeOptions, Subscription } from '../types.js';
 import type { ListenOn, MqttConnection } from './connection.js';
 import { QueueFollower, type FollowerHost } from './follower.js';
@@ -55,13 +55,7 @@ export class Consumer {
     const on: ListenOn = { pool: 'data', manualAck: true, prefetch: prefetchOf(options.prefetch) };
     const sendNack = (m: InMessage, reason: string, code: string | undefined) => this.publisher.deadLetter(m, reason, code);
     const follower = new QueueFollower(this.followerHost(on), queue, filterFor, (received) => {
-      const delivery = new MqttDelivery(queue, received, sendNack);
-      try {
-        handler(delivery);
-      } catch (err) {
-        debug('%s: handler threw: %s', queue, reasonOf(err));
-        if (!delivery.settled) void delivery.nack(reasonOf(err), codeOf(err)).catch(() => undefined);
-      }
+      deliver(handler, new MqttDelivery(queue, received, sendNack), debug);
     });
     const sub = await this.track(queue, follower);
     return {
@@ -78,12 +72,12 @@ export class Consumer {
   async tap(kind: QueueKind, name: string, handler: MessageHandler): Promise<Subscription> {
     this.connection.assertOpen(`tap '${name}'`);
     assertTopic(name);
-    const deliver = (received: Received) => handler(toInMessage(name, received));
+    const hear = (received: Received) => observe(handler, toInMessage(name, received), debug);
     if (kind === 'inqueue') {
       // What reaches an inqueue includes what arrives through its bindings.
-      return this.track(name, new QueueFollower(this.followerHost({ pool: 'control' }), name, (t) => t, deliver));
+      return this.track(name, new QueueFollower(this.followerHost({ pool: 'control' }), name, (t) => t, hear));
     }
-    return this.listen(name, name, 1, deliver);
+    return this.listen(name, name, 1, hear);
   }
 
   /** Hear `filter` on the control links (as `queue`): every message, unsettled by anyone, until cancelled or closed. */
