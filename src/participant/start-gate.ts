@@ -15,6 +15,7 @@
  * Then what was held goes, in order, and later sends go at once.
  */
 import { type Env, readSetting } from '../settings.js';
+import { MAX_BUFFERED_SENDS } from '../transport/defaults.js';
 import type { Clock } from '../util/clock.js';
 
 export interface StartGateOptions {
@@ -93,7 +94,7 @@ export class StartGate {
 }
 
 /** Held sends beyond which the gate opens (as many as a transport keeps while its broker is away). */
-export const MAX_HELD_SENDS = 10_000;
+export const MAX_HELD_SENDS = MAX_BUFFERED_SENDS;
 
 /** The plain wait of a participant's gate, in ms: the option, else MSGFLO_START_WAIT (settings), else 5 s. */
 export function startWaitMs(options: { startWaitMs?: number | undefined; env?: Env | undefined }): number {
